@@ -1,0 +1,584 @@
+/**
+ * A BigFS connection: frames over an authenticated socket, with requests and responses
+ * matched by id, many requests in flight, per-request deadlines, streams of chunk data inside
+ * a request in either direction, one-way pushes, and backpressure everywhere.
+ *
+ * Request ids: the side that opened the TCP connection numbers its requests with odd ids, the
+ * side that accepted it with even ids, so both sides can send requests on one connection and
+ * a DATA or MESSAGE frame always says whose request it belongs to.
+ *
+ * Bounds: at most `inFlightMax` of our requests are open at once (more wait their turn); at
+ * most `incomingInFlightMax` of the peer's run at once (more are answered `BUSY`); at most
+ * `streamBufferBytesMax` bytes wait in one stream before the socket stops being read; a write
+ * that the socket cannot take yet (`write()` returned false) waits for `drain`.
+ */
+import type { Socket } from "node:net";
+import { BigFsError, isBigFsError } from "./errors.js";
+import {
+  type ControlFrame,
+  type DataFrame,
+  type ErrorFrame,
+  encodeCancelFrame,
+  encodeControlFrame,
+  encodeDataFrameHeader,
+  encodeErrorFrame,
+  type Frame,
+  FrameKind,
+} from "./frame.js";
+import { FrameDecoder } from "./frame_decoder.js";
+import {
+  type MessageName,
+  Messages,
+  opcodeEntry,
+  Pushes,
+  type PushName,
+  type PushOf,
+  type RequestOf,
+  type ResponseOf,
+  type StreamMessageOf,
+} from "./messages.js";
+import { StreamQueue } from "./stream_queue.js";
+
+/** Chunk bytes to send in one DATA frame. */
+export interface DataToSend {
+  chunkId: bigint;
+  offset: bigint;
+  bytes: Uint8Array;
+  /** xxh64 of `bytes`, computed by the caller (who usually has it already). */
+  xxh64: bigint;
+  /** True on the last frame of the stream. */
+  end?: boolean;
+}
+
+/** A request the peer sent us, as a handler sees it. */
+export interface IncomingRequest<N extends MessageName = MessageName> {
+  readonly name: N;
+  readonly body: RequestOf<N>;
+  /** Aborted when the peer cancels the request or the connection closes. */
+  readonly signal: AbortSignal;
+  /** DATA and MESSAGE frames the peer sends inside this request. */
+  readonly items: StreamQueue;
+  /** The peer's address, for logs. */
+  readonly remote: string;
+  /** Sends chunk bytes to the requester; waits while the socket is full. */
+  sendData(data: DataToSend): Promise<void>;
+  /** Sends a message inside the request (such as a pipeline ack). */
+  sendMessage(body: StreamMessageOf<N>): Promise<void>;
+}
+
+/** Serves the peer's requests: returns the response body, or throws a `BigFsError`. */
+export type RequestHandler = (request: IncomingRequest) => Promise<unknown>;
+
+/** Receives the peer's pushes. */
+export type PushHandler = (name: PushName, body: unknown) => void;
+
+/** Options for {@linkcode Connection}. */
+export interface ConnectionOptions {
+  /** True on the side that opened the TCP connection (it numbers requests with odd ids). */
+  initiator: boolean;
+  /** The peer, for messages: `"namenode 127.0.0.1:9000"`. Default: the socket's address. */
+  remote?: string;
+  /** Serves the peer's requests; without one, every request is refused. */
+  handler?: RequestHandler;
+  /** Receives the peer's pushes. */
+  onPush?: PushHandler;
+  /** Deadline of a request when the caller gives none; default 30 s. */
+  requestTimeoutMs?: number;
+  /** Our requests open at once; default 64. */
+  inFlightMax?: number;
+  /** The peer's requests served at once; default 64. */
+  incomingInFlightMax?: number;
+  /** Bytes queued in one stream before reading stops; default 8 MiB. */
+  streamBufferBytesMax?: number;
+  /** Close after this long with no traffic and nothing in flight; 0 (default) never. */
+  idleTimeoutMs?: number;
+  /** Largest frame payload accepted; default 16 MiB. */
+  payloadBytesMax?: number;
+  /** Bytes that arrived with the handshake and belong to the first frames. */
+  leftover?: Uint8Array[];
+}
+
+/** Options for one request. */
+export interface RequestOptions {
+  /** Deadline in milliseconds; 0 for none. Default: the connection's. */
+  timeoutMs?: number;
+  /** Aborting it cancels the request. */
+  signal?: AbortSignal;
+}
+
+interface PendingRequest {
+  name: MessageName;
+  opcode: number;
+  resolve: (body: unknown) => void;
+  reject: (error: BigFsError) => void;
+  items: StreamQueue;
+  timer: NodeJS.Timeout | undefined;
+  cleanup: () => void;
+}
+
+interface RunningRequest {
+  controller: AbortController;
+  items: StreamQueue;
+}
+
+/** One open request of ours: its response, and the stream inside it. */
+export class OutgoingRequest<N extends MessageName> {
+  /** Settles with the response body, or the error that ended the request. */
+  readonly response: Promise<ResponseOf<N>>;
+  /** DATA and MESSAGE frames the peer sends inside this request. */
+  readonly items: StreamQueue;
+  readonly #connection: Connection;
+  readonly #requestId: number;
+  readonly #opcode: number;
+
+  /** @internal */
+  constructor(
+    connection: Connection,
+    requestId: number,
+    opcode: number,
+    items: StreamQueue,
+    response: Promise<ResponseOf<N>>,
+  ) {
+    this.#connection = connection;
+    this.#requestId = requestId;
+    this.#opcode = opcode;
+    this.items = items;
+    this.response = response;
+  }
+
+  /** The request id on the wire. */
+  get requestId(): number {
+    return this.#requestId;
+  }
+
+  /** Sends chunk bytes inside the request; waits while the socket is full. */
+  sendData(data: DataToSend): Promise<void> {
+    return this.#connection.sendData(this.#requestId, data);
+  }
+
+  /** Sends a message inside the request. */
+  sendMessage(body: StreamMessageOf<N>): Promise<void> {
+    return this.#connection.sendFrame(
+      encodeControlFrame(FrameKind.MESSAGE, this.#opcode, this.#requestId, body),
+    );
+  }
+
+  /** Gives up on the request: the peer is told, the response rejects with `reason`. */
+  cancel(reason?: BigFsError): void {
+    this.#connection.cancel(this.#requestId, reason);
+  }
+}
+
+const defaults = {
+  requestTimeoutMs: 30_000,
+  inFlightMax: 64,
+  incomingInFlightMax: 64,
+  streamBufferBytesMax: 8 * 1024 * 1024,
+};
+
+/** A multiplexed request/response connection over an authenticated socket. */
+export class Connection {
+  /** The peer, for messages. */
+  readonly remote: string;
+  readonly #socket: Socket;
+  readonly #decoder: FrameDecoder;
+  readonly #options: ConnectionOptions;
+  readonly #pending = new Map<number, PendingRequest>();
+  readonly #running = new Map<number, RunningRequest>();
+  readonly #slotWaiters: (() => void)[] = [];
+  readonly #closeListeners: ((error: BigFsError) => void)[] = [];
+  readonly #pressured = new Set<StreamQueue>();
+  #nextRequestId: number;
+  #drain: Promise<void> | undefined;
+  #closedError: BigFsError | undefined;
+
+  constructor(socket: Socket, options: ConnectionOptions) {
+    this.#socket = socket;
+    this.#options = options;
+    this.remote = options.remote ?? `${socket.remoteAddress}:${socket.remotePort}`;
+    this.#nextRequestId = options.initiator ? 1 : 2;
+    this.#decoder = new FrameDecoder(
+      options.payloadBytesMax === undefined ? {} : { payloadBytesMax: options.payloadBytesMax },
+    );
+    socket.setNoDelay(true);
+    socket.on("data", (bytes: Buffer) => this.#onBytes(bytes));
+    socket.on("error", (error) => {
+      this.#shutdown(
+        new BigFsError("UNAVAILABLE", `Connection to ${this.remote} failed: ${error.message}`),
+      );
+    });
+    socket.on("close", () => {
+      this.#shutdown(new BigFsError("UNAVAILABLE", `Connection to ${this.remote} closed`));
+    });
+    if (options.idleTimeoutMs) {
+      socket.setTimeout(options.idleTimeoutMs, () => {
+        if (this.#pending.size === 0 && this.#running.size === 0) {
+          this.close(
+            new BigFsError(
+              "UNAVAILABLE",
+              `Connection to ${this.remote} closed: idle for ${options.idleTimeoutMs} ms`,
+            ),
+          );
+        }
+      });
+    }
+    for (const bytes of options.leftover ?? []) this.#onBytes(bytes);
+    socket.resume();
+  }
+
+  /** True once the connection has closed, for whatever reason. */
+  get closed(): boolean {
+    return this.#closedError !== undefined;
+  }
+
+  /** Our requests waiting for a response. */
+  get pendingRequests(): number {
+    return this.#pending.size;
+  }
+
+  /** Calls `listener` once when the connection closes, with the reason. */
+  onClose(listener: (error: BigFsError) => void): void {
+    if (this.#closedError) listener(this.#closedError);
+    else this.#closeListeners.push(listener);
+  }
+
+  /** Sends a request and waits for its response. */
+  async request<N extends MessageName>(
+    name: N,
+    body: RequestOf<N>,
+    options: RequestOptions = {},
+  ): Promise<ResponseOf<N>> {
+    const outgoing = await this.open(name, body, options);
+    outgoing.items.discard();
+    return outgoing.response;
+  }
+
+  /** Opens a request whose stream the caller uses; waits for an in-flight slot first. */
+  async open<N extends MessageName>(
+    name: N,
+    body: RequestOf<N>,
+    options: RequestOptions = {},
+  ): Promise<OutgoingRequest<N>> {
+    const inFlightMax = this.#options.inFlightMax ?? defaults.inFlightMax;
+    while (this.#pending.size >= inFlightMax && !this.#closedError) {
+      await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+    }
+    if (this.#closedError) throw this.#closedError;
+    const opcode = Messages[name].opcode;
+    const requestId = this.#allocateRequestId();
+    const items = new StreamQueue(this.#streamBytesMax(), (over) => this.#onPressure(items, over));
+    let settle!: { resolve: (body: unknown) => void; reject: (error: BigFsError) => void };
+    const response = new Promise<ResponseOf<N>>((resolve, reject) => {
+      settle = { resolve: resolve as (body: unknown) => void, reject };
+    });
+    // The caller may never look at the response of a request it cancelled.
+    response.catch(() => {});
+    const timeoutMs =
+      options.timeoutMs ?? this.#options.requestTimeoutMs ?? defaults.requestTimeoutMs;
+    const onAbort = () =>
+      this.cancel(
+        requestId,
+        new BigFsError("UNAVAILABLE", `Request ${name} to ${this.remote} was cancelled`),
+      );
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const pending: PendingRequest = {
+      name,
+      opcode,
+      items,
+      resolve: settle.resolve,
+      reject: settle.reject,
+      timer:
+        timeoutMs > 0
+          ? setTimeout(() => {
+              this.cancel(
+                requestId,
+                new BigFsError(
+                  "TIMEOUT",
+                  `Request ${name} to ${this.remote} timed out after ${timeoutMs} ms`,
+                ),
+              );
+            }, timeoutMs)
+          : undefined,
+      cleanup: () => options.signal?.removeEventListener("abort", onAbort),
+    };
+    this.#pending.set(requestId, pending);
+    const outgoing = new OutgoingRequest<N>(this, requestId, opcode, items, response);
+    await this.sendFrame(encodeControlFrame(FrameKind.REQUEST, opcode, requestId, body));
+    return outgoing;
+  }
+
+  /** Sends a one-way message. */
+  push<N extends PushName>(name: N, body: PushOf<N>): Promise<void> {
+    return this.sendFrame(encodeControlFrame(FrameKind.PUSH, Pushes[name].opcode, 0, body));
+  }
+
+  /** Ends one of our requests early: tells the peer, and rejects the response with `reason`. */
+  cancel(requestId: number, reason?: BigFsError): void {
+    const pending = this.#pending.get(requestId);
+    if (pending === undefined) return;
+    this.#settle(
+      requestId,
+      reason ??
+        new BigFsError("UNAVAILABLE", `Request ${pending.name} to ${this.remote} was cancelled`),
+    );
+    if (!this.#closedError) this.sendFrame(encodeCancelFrame(requestId)).catch(() => {});
+  }
+
+  /** Sends one DATA frame for an open request: its header, then the caller's bytes, uncopied. */
+  sendData(requestId: number, data: DataToSend): Promise<void> {
+    const header = encodeDataFrameHeader({
+      requestId,
+      chunkId: data.chunkId,
+      offset: data.offset,
+      dataBytes: data.bytes.byteLength,
+      xxh64: data.xxh64,
+      end: data.end ?? false,
+    });
+    return this.#write([header, data.bytes]);
+  }
+
+  /** Sends one encoded frame, waiting while the socket is full. */
+  sendFrame(frame: Uint8Array): Promise<void> {
+    return this.#write([frame]);
+  }
+
+  /** Closes the connection: every open request fails with `UNAVAILABLE` (or `reason`). */
+  close(reason?: BigFsError): void {
+    this.#shutdown(reason ?? new BigFsError("UNAVAILABLE", `Connection to ${this.remote} closed`));
+    this.#socket.end();
+    // A peer that never reads would keep a half-closed socket forever.
+    setTimeout(() => this.#socket.destroy(), 2_000).unref();
+  }
+
+  async #write(parts: Uint8Array[]): Promise<void> {
+    while (this.#drain) await this.#drain;
+    if (this.#closedError) throw this.#closedError;
+    const socket = this.#socket;
+    let writable = true;
+    if (parts.length > 1) socket.cork();
+    for (const part of parts) writable = socket.write(part);
+    if (parts.length > 1) socket.uncork();
+    if (!writable && !this.#drain) {
+      this.#drain = new Promise<void>((resolve) => {
+        const done = () => {
+          socket.off("drain", done);
+          socket.off("close", done);
+          this.#drain = undefined;
+          resolve();
+        };
+        socket.on("drain", done);
+        socket.on("close", done);
+      });
+    }
+  }
+
+  #allocateRequestId(): number {
+    // Ids wrap at 2^32 and skip any still open; parity keeps the two sides apart.
+    for (;;) {
+      const requestId = this.#nextRequestId;
+      this.#nextRequestId = (this.#nextRequestId + 2) % 0x1_0000_0000;
+      if (this.#nextRequestId === 0) this.#nextRequestId = 2;
+      if (!this.#pending.has(requestId)) return requestId;
+    }
+  }
+
+  #streamBytesMax(): number {
+    return this.#options.streamBufferBytesMax ?? defaults.streamBufferBytesMax;
+  }
+
+  #onPressure(queue: StreamQueue, overBound: boolean): void {
+    if (overBound) this.#pressured.add(queue);
+    else this.#pressured.delete(queue);
+    if (this.#pressured.size > 0) this.#socket.pause();
+    else if (!this.#closedError) this.#socket.resume();
+  }
+
+  #isOurs(requestId: number): boolean {
+    return (requestId % 2 === 1) === this.#options.initiator;
+  }
+
+  #onBytes(bytes: Uint8Array): void {
+    if (this.#closedError) return;
+    const { frames, error } = this.#decoder.push(bytes);
+    for (const frame of frames) {
+      if (this.#closedError) return;
+      this.#onFrame(frame);
+    }
+    if (error) this.#protocolFailure(error);
+  }
+
+  #protocolFailure(error: BigFsError): void {
+    if (this.#closedError) return;
+    const reason = new BigFsError(
+      "PROTOCOL",
+      `Connection to ${this.remote} closed: ${error.message}`,
+    );
+    // Tell the peer why before hanging up; never wait for a peer that may not read.
+    this.#socket.write(encodeErrorFrame(0, 0, "PROTOCOL", error.message));
+    this.close(reason);
+  }
+
+  #onFrame(frame: Frame): void {
+    switch (frame.kind) {
+      case FrameKind.REQUEST:
+        this.#onRequest(frame);
+        return;
+      case FrameKind.RESPONSE:
+      case FrameKind.ERROR:
+        this.#onResponse(frame);
+        return;
+      case FrameKind.PUSH: {
+        const entry = opcodeEntry(frame.opcode);
+        this.#options.onPush?.(entry!.name as PushName, frame.body);
+        return;
+      }
+      case FrameKind.CANCEL:
+        this.#running
+          .get(frame.requestId)
+          ?.controller.abort(new BigFsError("UNAVAILABLE", `Request cancelled by ${this.remote}`));
+        return;
+      case FrameKind.DATA:
+      case FrameKind.MESSAGE:
+        this.#streamOf(frame.requestId)?.push(
+          frame.kind === FrameKind.DATA ? (frame as DataFrame) : { kind: 6, body: frame.body },
+        );
+        return;
+    }
+  }
+
+  #streamOf(requestId: number): StreamQueue | undefined {
+    return this.#isOurs(requestId)
+      ? this.#pending.get(requestId)?.items
+      : this.#running.get(requestId)?.items;
+  }
+
+  #onResponse(frame: ControlFrame | ErrorFrame): void {
+    if (frame.requestId === 0 && frame.kind === FrameKind.ERROR) {
+      // The peer is closing the connection and says why.
+      this.close(
+        new BigFsError(frame.code, `Connection to ${this.remote} closed by peer: ${frame.message}`),
+      );
+      return;
+    }
+    const pending = this.#pending.get(frame.requestId);
+    if (pending === undefined) return; // Late answer to a request that timed out.
+    if (frame.opcode !== pending.opcode) {
+      this.#protocolFailure(
+        new BigFsError(
+          "PROTOCOL",
+          `response opcode ${frame.opcode} does not match request ${pending.name}`,
+        ),
+      );
+      return;
+    }
+    if (frame.kind === FrameKind.ERROR) {
+      this.#settle(frame.requestId, new BigFsError(frame.code, frame.message));
+    } else {
+      this.#settle(frame.requestId, undefined, frame.body);
+    }
+  }
+
+  #settle(requestId: number, error: BigFsError | undefined, body?: unknown): void {
+    const pending = this.#pending.get(requestId);
+    if (pending === undefined) return;
+    this.#pending.delete(requestId);
+    clearTimeout(pending.timer);
+    pending.cleanup();
+    pending.items.end(error);
+    if (error) pending.reject(error);
+    else pending.resolve(body);
+    this.#slotWaiters.shift()?.();
+  }
+
+  #onRequest(frame: ControlFrame): void {
+    const { requestId, opcode } = frame;
+    const name = opcodeEntry(opcode)!.name as MessageName;
+    if (this.#isOurs(requestId) || this.#running.has(requestId)) {
+      this.#protocolFailure(
+        new BigFsError("PROTOCOL", `request id ${requestId} is not the peer's to open`),
+      );
+      return;
+    }
+    const handler = this.#options.handler;
+    if (handler === undefined || name === "AUTH") {
+      this.#reply(
+        opcode,
+        requestId,
+        new BigFsError("INVALID_ARGUMENT", `Cannot serve ${name}: not offered here`),
+      );
+      return;
+    }
+    const incomingMax = this.#options.incomingInFlightMax ?? defaults.incomingInFlightMax;
+    if (this.#running.size >= incomingMax) {
+      this.#reply(
+        opcode,
+        requestId,
+        new BigFsError(
+          "BUSY",
+          `Cannot serve ${name}: ${incomingMax} requests already in flight on this connection`,
+        ),
+      );
+      return;
+    }
+    const controller = new AbortController();
+    const items = new StreamQueue(this.#streamBytesMax(), (over) => this.#onPressure(items, over));
+    this.#running.set(requestId, { controller, items });
+    const request: IncomingRequest = {
+      name,
+      body: frame.body as RequestOf<MessageName>,
+      signal: controller.signal,
+      items,
+      remote: this.remote,
+      sendData: (data) => this.sendData(requestId, data),
+      sendMessage: (body) =>
+        this.sendFrame(encodeControlFrame(FrameKind.MESSAGE, opcode, requestId, body)),
+    };
+    const finish = (error: unknown, body?: unknown) => {
+      const running = this.#running.get(requestId);
+      if (running === undefined) return;
+      this.#running.delete(requestId);
+      running.items.discard();
+      if (controller.signal.aborted || this.#closedError) return;
+      this.#reply(opcode, requestId, error, body);
+    };
+    Promise.resolve()
+      .then(() => handler(request))
+      .then(
+        (body) => finish(undefined, body),
+        (error: unknown) => finish(error ?? new Error("handler failed")),
+      );
+  }
+
+  #reply(opcode: number, requestId: number, error: unknown, body?: unknown): void {
+    let frame: Uint8Array;
+    if (error === undefined) {
+      frame = encodeControlFrame(FrameKind.RESPONSE, opcode, requestId, body ?? {});
+    } else if (isBigFsError(error)) {
+      frame = encodeErrorFrame(opcode, requestId, error.code, error.message);
+    } else {
+      const detail = error instanceof Error ? error.message : String(error);
+      frame = encodeErrorFrame(opcode, requestId, "INTERNAL", `Internal error: ${detail}`);
+    }
+    this.sendFrame(frame).catch(() => {});
+  }
+
+  #shutdown(error: BigFsError): void {
+    if (this.#closedError) return;
+    this.#closedError = error;
+    for (const requestId of [...this.#pending.keys()]) {
+      const pending = this.#pending.get(requestId)!;
+      const reason =
+        error.code === "UNAVAILABLE"
+          ? error
+          : new BigFsError("UNAVAILABLE", `Request ${pending.name} failed: ${error.message}`);
+      this.#settle(requestId, reason);
+    }
+    for (const running of this.#running.values()) {
+      running.controller.abort(error);
+      running.items.end(error);
+    }
+    this.#running.clear();
+    for (const waiter of this.#slotWaiters.splice(0)) waiter();
+    for (const listener of this.#closeListeners.splice(0)) listener(error);
+  }
+}

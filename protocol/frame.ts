@@ -1,0 +1,197 @@
+/**
+ * The BigFS frame format. All integers are big-endian.
+ *
+ * A connection starts with a 40-byte preface from each side (see `handshake.ts`), then both
+ * sides exchange frames. Every frame opens with a 12-byte header:
+ *
+ * ```text
+ * offset size field
+ *      0    4 payloadBytes  u32  bytes that follow this header (at most the receiver's maximum)
+ *      4    1 kind          u8   1 REQUEST, 2 RESPONSE, 3 ERROR, 4 PUSH, 5 DATA, 6 MESSAGE, 7 CANCEL
+ *      5    1 opcode        u8   which message (see `messages.ts`); 0 for DATA and CANCEL
+ *      6    2 flags         u16  bit 0: END (last DATA frame of a stream); other bits 0
+ *      8    4 requestId     u32  the request this frame belongs to; 0 for PUSH and for
+ *                                connection-level ERROR frames
+ * ```
+ *
+ * Payloads by kind:
+ * - REQUEST, RESPONSE, PUSH, MESSAGE: one CBOR item, the message body. A REQUEST opens
+ *   `requestId`; a RESPONSE or ERROR closes it; MESSAGE frames travel inside an open request
+ *   in either direction (pipeline acks).
+ * - ERROR: a CBOR array `[code, message]`, `code` a number from `errors.ts`.
+ * - CANCEL: empty. The requester gave up on `requestId` (deadline); the handler is aborted.
+ * - DATA: chunk bytes inside an open request, in either direction, after a 28-byte header:
+ *
+ * ```text
+ *      0    8 chunkId       u64
+ *      8    8 offset        u64  byte offset of these bytes within the chunk
+ *     16    4 dataBytes     u32  must equal payloadBytes - 28
+ *     20    8 xxh64         u64  xxh64 (seed 0) of the data bytes
+ *     28    n data
+ * ```
+ *
+ * Chunk bytes are never re-encoded: a sender writes the 40 header bytes and then the caller's
+ * own buffer to the socket; a receiver hands out a view of the bytes it read.
+ */
+import { Encoder } from "cbor-x";
+import { BigFsError, ErrorCode, type ErrorCodeName } from "./errors.js";
+
+/** Bytes in every frame header. */
+export const frameHeaderBytes = 12;
+/** Bytes in a DATA frame's own header, after the frame header. */
+export const dataHeaderBytes = 28;
+/** Default largest payload a receiver accepts: 16 MiB. */
+export const payloadBytesMaxDefault = 16 * 1024 * 1024;
+
+/** Frame kinds; their values are wire format. */
+export const FrameKind = {
+  REQUEST: 1,
+  RESPONSE: 2,
+  ERROR: 3,
+  PUSH: 4,
+  DATA: 5,
+  MESSAGE: 6,
+  CANCEL: 7,
+} as const;
+/** A frame kind's wire value. */
+export type FrameKindValue = (typeof FrameKind)[keyof typeof FrameKind];
+
+/** Flag bit on DATA frames: the last frame of the stream. */
+export const flagEnd = 1;
+
+/** A control frame (REQUEST, RESPONSE, PUSH, MESSAGE) with its decoded, checked body. */
+export interface ControlFrame {
+  kind: 1 | 2 | 4 | 6;
+  opcode: number;
+  requestId: number;
+  body: unknown;
+}
+
+/** An ERROR frame. */
+export interface ErrorFrame {
+  kind: 3;
+  opcode: number;
+  requestId: number;
+  code: ErrorCodeName;
+  message: string;
+}
+
+/** A CANCEL frame. */
+export interface CancelFrame {
+  kind: 7;
+  opcode: number;
+  requestId: number;
+}
+
+/** A DATA frame; `bytes` is a view into what was read from the socket. */
+export interface DataFrame {
+  kind: 5;
+  opcode: number;
+  requestId: number;
+  chunkId: bigint;
+  offset: bigint;
+  xxh64: bigint;
+  end: boolean;
+  bytes: Uint8Array;
+}
+
+/** Any decoded frame. */
+export type Frame = ControlFrame | ErrorFrame | CancelFrame | DataFrame;
+
+/** The CBOR codec for control payloads: plain maps and byte strings, nothing clever. */
+export const cbor = new Encoder({
+  useRecords: false,
+  mapsAsObjects: true,
+  tagUint8Array: false,
+  structuredClone: false,
+  bundleStrings: false,
+});
+
+function header(
+  kind: FrameKindValue,
+  opcode: number,
+  requestId: number,
+  payloadBytes: number,
+  extraBytes = 0,
+): Buffer {
+  const frame = Buffer.allocUnsafe(frameHeaderBytes + extraBytes);
+  frame.writeUInt32BE(payloadBytes, 0);
+  frame.writeUInt8(kind, 4);
+  frame.writeUInt8(opcode, 5);
+  frame.writeUInt16BE(0, 6);
+  frame.writeUInt32BE(requestId >>> 0, 8);
+  return frame;
+}
+
+/** Encodes a REQUEST, RESPONSE, PUSH or MESSAGE frame with a CBOR body, as one buffer. */
+export function encodeControlFrame(
+  kind: ControlFrame["kind"],
+  opcode: number,
+  requestId: number,
+  body: unknown,
+): Buffer {
+  return encodeCborFrame(kind, opcode, requestId, body);
+}
+
+/** Encodes an ERROR frame. */
+export function encodeErrorFrame(
+  opcode: number,
+  requestId: number,
+  code: ErrorCodeName,
+  message: string,
+): Buffer {
+  return encodeCborFrame(FrameKind.ERROR, opcode, requestId, [ErrorCode[code], message]);
+}
+
+function encodeCborFrame(
+  kind: FrameKindValue,
+  opcode: number,
+  requestId: number,
+  body: unknown,
+): Buffer {
+  // cbor-x hands back a view of its reusable buffer: copy the (small) payload into the frame.
+  const payload = cbor.encode(body);
+  const frame = header(kind, opcode, requestId, payload.byteLength, payload.byteLength);
+  frame.set(payload, frameHeaderBytes);
+  return frame;
+}
+
+/** Encodes a CANCEL frame. */
+export function encodeCancelFrame(requestId: number): Buffer {
+  return header(FrameKind.CANCEL, 0, requestId, 0);
+}
+
+/** The fields of a DATA frame's header. */
+export interface DataFrameFields {
+  requestId: number;
+  chunkId: bigint;
+  offset: bigint;
+  dataBytes: number;
+  xxh64: bigint;
+  end: boolean;
+}
+
+/**
+ * Encodes the 40 header bytes of a DATA frame; the caller writes the data bytes right after
+ * them, from its own buffer, so chunk bytes are never copied to build a frame.
+ */
+export function encodeDataFrameHeader(fields: DataFrameFields): Buffer {
+  const frame = header(
+    FrameKind.DATA,
+    0,
+    fields.requestId,
+    dataHeaderBytes + fields.dataBytes,
+    dataHeaderBytes,
+  );
+  frame.writeUInt16BE(fields.end ? flagEnd : 0, 6);
+  frame.writeBigUInt64BE(fields.chunkId, 12);
+  frame.writeBigUInt64BE(fields.offset, 20);
+  frame.writeUInt32BE(fields.dataBytes, 28);
+  frame.writeBigUInt64BE(fields.xxh64, 32);
+  return frame;
+}
+
+/** Builds the error a caller sees from an ERROR frame. */
+export function errorFromFrame(frame: ErrorFrame): BigFsError {
+  return new BigFsError(frame.code, frame.message);
+}
