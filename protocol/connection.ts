@@ -231,6 +231,11 @@ export class Connection {
     return this.#closedError !== undefined;
   }
 
+  /** True while a write waits for the socket to drain (the peer reads slower than we write). */
+  get waitingForDrain(): boolean {
+    return this.#drain !== undefined;
+  }
+
   /** Our requests waiting for a response. */
   get pendingRequests(): number {
     return this.#pending.size;

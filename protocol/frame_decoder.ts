@@ -60,7 +60,8 @@ export class FrameDecoder {
 
   /** Bytes received but not yet part of a complete frame. */
   get bufferedBytes(): number {
-    return this.#bufferedBytes;
+    // A parsed header waiting for its payload still counts: its frame is not complete.
+    return this.#bufferedBytes + (this.#header === undefined ? 0 : frameHeaderBytes);
   }
 
   /** The error that poisoned this decoder, if any. */
@@ -165,6 +166,7 @@ export class FrameDecoder {
     return header;
   }
 
+  /** The schema a control frame's body must match; `"error"` for ERROR frames. */
   #schemaFor(kind: number, opcode: number): Schema<unknown> | "error" | undefined {
     const entry = opcodeEntry(opcode);
     if (entry === undefined) return undefined;
@@ -213,8 +215,7 @@ export class FrameDecoder {
       const detail = error instanceof Error ? error.message : String(error);
       return protocolError(`payload of opcode ${opcode} is not valid CBOR: ${detail}`);
     }
-    const schema = this.#schemaFor(kind, opcode);
-    if (schema === "error") {
+    if (kind === FrameKind.ERROR) {
       const fields: unknown[] = Array.isArray(value) ? value : [];
       const code = typeof fields[0] === "number" ? errorCodeName(fields[0]) : undefined;
       const message = fields[1];
@@ -223,8 +224,9 @@ export class FrameDecoder {
       }
       return { kind: FrameKind.ERROR, opcode, requestId, code, message: message.slice(0, 4096) };
     }
+    const schema = this.#schemaFor(kind, opcode) as Schema<unknown>;
     try {
-      const body = schema!.parse(value, opcodeEntry(opcode)!.name);
+      const body = schema.parse(value, opcodeEntry(opcode)!.name);
       return { kind: kind as 1 | 2 | 4 | 6, opcode, requestId, body };
     } catch (error) {
       return error instanceof BigFsError ? error : protocolError(String(error));

@@ -216,13 +216,24 @@ class HandshakeReader {
   }
 }
 
-function checkPreface(preface: Buffer, remote: string, ourVersion: number): PeerRoleName {
-  if (!preface.subarray(0, 4).equals(magic)) {
+/** Reads the peer's preface; a stranger is refused on its first four bytes. */
+async function readPreface(
+  reader: HandshakeReader,
+  remote: string,
+  ourVersion: number,
+): Promise<{ preface: Buffer; peerRole: PeerRoleName }> {
+  const head = await reader.read(magic.byteLength);
+  if (!head.equals(magic)) {
     throw new BigFsError(
       "PROTOCOL",
       `Handshake with ${remote} failed: not a BigFS peer (bad magic)`,
     );
   }
+  const preface = Buffer.concat([head, await reader.read(prefaceBytes - magic.byteLength)]);
+  return { preface, peerRole: checkPreface(preface, remote, ourVersion) };
+}
+
+function checkPreface(preface: Buffer, remote: string, ourVersion: number): PeerRoleName {
   const version = preface.readUInt16BE(4);
   if (version !== ourVersion) {
     throw new BigFsError(
@@ -255,8 +266,11 @@ export async function initiateHandshake(
   try {
     const ours = encodePreface(options.role, options.version);
     socket.write(ours);
-    const theirs = await reader.read(prefaceBytes);
-    const peerRole = checkPreface(theirs, remote, options.version ?? protocolVersion);
+    const { preface: theirs, peerRole } = await readPreface(
+      reader,
+      remote,
+      options.version ?? protocolVersion,
+    );
     const proof = proofOf(options.secret, initiatorLabel, ours, theirs);
     socket.write(encodeControlFrame(FrameKind.REQUEST, authOpcode, 1, { proof }));
     const answer = await reader.readFrame(1024);
@@ -292,8 +306,11 @@ export async function acceptHandshake(
   try {
     const ours = encodePreface(options.role, options.version);
     socket.write(ours);
-    const theirs = await reader.read(prefaceBytes);
-    const peerRole = checkPreface(theirs, remote, options.version ?? protocolVersion);
+    const { preface: theirs, peerRole } = await readPreface(
+      reader,
+      remote,
+      options.version ?? protocolVersion,
+    );
     if (options.allowedRoles && !options.allowedRoles.includes(peerRole)) {
       throw new BigFsError(
         "AUTH_FAILED",

@@ -186,7 +186,10 @@ export function object<S extends Shape>(shape: S): Schema<ObjectOf<S>> {
   return {
     description,
     parse(value, at) {
-      if (typeof value !== "object" || value === null || Array.isArray(value)) {
+      // Only a CBOR map decodes to a plain object; a byte string (Buffer), a tagged Date, Map
+      // or Set is an object too, and would pass for a map with no required fields.
+      const prototype = typeof value === "object" && value !== null && Object.getPrototypeOf(value);
+      if (prototype !== Object.prototype && prototype !== null) {
         throw mismatch(at, description, value);
       }
       const source = value as Record<string, unknown>;
