@@ -14,6 +14,33 @@ export {
   writeImage,
 } from "./checkpoint.js";
 export {
+  type ChunkEntry,
+  type ChunkHealth,
+  ChunkMap,
+  type ChunkMapOptions,
+  type ChunkStatus,
+  type FullReportResult,
+  type NewChunk,
+  type ProblemChunk,
+  type ReplicaOutcome,
+  type ReplicaProblem,
+  type ReplicaReport,
+} from "./chunk_map.js";
+export { type NamenodeConfig, namenodeFlags, parseNamenodeConfig } from "./config.js";
+export {
+  type AdminState,
+  type ChunkVersion,
+  type DatanodeCommand,
+  type DatanodeRegistration,
+  DatanodeRegistry,
+  type DatanodeRegistryOptions,
+  type DatanodeReportEntry,
+  type DatanodeState,
+  type DatanodeView,
+  type HeartbeatStats,
+  type RegisterOutcome,
+} from "./datanode_registry.js";
+export {
   EditLog,
   EditLogCorruptError,
   type EditLogOpenResult,
@@ -23,6 +50,8 @@ export {
   type SegmentFile,
   type TruncatedTail,
 } from "./edit_log.js";
+export { LeaseManager, type LeaseManagerOptions } from "./lease_manager.js";
+export { NameNode, type NameNodeOptions } from "./namenode.js";
 export {
   type AbandonedFile,
   type ChunkRecord,
@@ -39,4 +68,7 @@ export {
   type UnderConstructionFile,
   type WalkedFile,
 } from "./namespace.js";
+export { NamespaceStore, type NamespaceStoreOptions } from "./namespace_store.js";
 export { nameBytesMax, normalizePath, pathBytesMax, splitPath } from "./path.js";
+export { choosePipeline, defaultRack, type PlacementCandidate } from "./placement.js";
+export { SafeMode, type SafeModeOptions } from "./safe_mode.js";

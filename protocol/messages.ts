@@ -271,6 +271,9 @@ export const Messages = {
       token,
       downstream: array(datanodeRef, { itemsMax: 64 }),
       downstreamTokens: optional(array(token, { itemsMax: 64 })),
+      // Which operation `token` grants: a client's write, or a DataNode copying a replica on
+      // the NameNode's command. Absent means "write".
+      purpose: optional(oneOf("write", "replicate")),
     }),
     response: object({ stored: array(datanodeId, { itemsMax: 64 }), size: uint(), xxh64: u64() }),
     message: object({ ackedBytes: uint() }),

@@ -373,6 +373,7 @@ const messageSamples: { [N in MessageName]: MessageSample<N> } = {
       token,
       downstream: [dn2],
       downstreamTokens: [token],
+      purpose: "replicate",
     },
     response: { stored: ["dn-0b1c", "dn-77fa"], size: 4096, xxh64: 0xfedc_ba98_7654_3210n },
     message: { ackedBytes: 65_536 },

@@ -1,0 +1,241 @@
+/**
+ * What the NameNode serves clients: the namespace, the write path (create, addChunk,
+ * commitChunk, complete, abandon, leases) and the read path (open: where each chunk's
+ * replicas are, with read tokens), plus reports (DataNodes, fsck).
+ *
+ * Every change goes through {@linkcode NamenodeParts.commit}: checked against safe mode,
+ * applied, logged, and answered only once durable.
+ */
+
+import type { locatedChunk } from "#protocol";
+import { BigFsError, mintChunkToken, type Routes, type schema } from "#protocol";
+import type { NamenodeParts } from "./namenode_parts.js";
+
+type LocatedChunk = schema.Infer<typeof locatedChunk>;
+
+const chunkSizeBytesMin = 4 * 1024;
+const chunkSizeBytesMax = 1024 * 1024 * 1024;
+
+/** The routes a NameNode serves to clients. */
+export function clientRoutes(parts: NamenodeParts): Routes {
+  const { namespace } = parts.store;
+
+  /** A file under construction, if `clientName` holds its lease; else a clear refusal. */
+  function leasedFile(fileId: bigint, clientName: string, path: string) {
+    const file = namespace.file(fileId);
+    if (file === undefined) {
+      throw new BigFsError(
+        "NOT_FOUND",
+        `Cannot write ${path}: no file under construction with id ${fileId} (its lease may have expired)`,
+      );
+    }
+    const holder = parts.leases.holder(fileId);
+    if (holder !== clientName) {
+      throw new BigFsError(
+        "LEASE_CONFLICT",
+        `Cannot write ${file.path}: the lease is held by ${holder ?? "nobody"}, not ${clientName}`,
+      );
+    }
+    parts.leases.renew(clientName, parts.now());
+    return file;
+  }
+
+  return {
+    PING: async () => ({ timeMs: parts.now() }),
+
+    MKDIR: async (body) => {
+      await parts.commit("create a directory", {
+        op: "mkdir",
+        path: body.path,
+        parents: body.parents ?? false,
+        mtimeMs: parts.now(),
+      });
+      return {};
+    },
+
+    LIST: async (body) => ({ entries: namespace.list(body.path) }),
+
+    STAT: async (body) => {
+      const { entry, chunks } = namespace.stat(body.path);
+      return {
+        entry,
+        chunks: chunks.map((chunk) => ({
+          id: chunk.id,
+          generation: chunk.generation,
+          size: chunk.size,
+          xxh64: chunk.xxh64,
+          replicas: parts.chunkMap.liveReplicas(chunk.id),
+        })),
+      };
+    },
+
+    CREATE: async (body) => {
+      const replication = body.replication ?? parts.config.replication;
+      const chunkSizeBytes = body.chunkSizeBytes ?? parts.config.chunkSize;
+      if (chunkSizeBytes < chunkSizeBytesMin || chunkSizeBytes > chunkSizeBytesMax) {
+        throw new BigFsError(
+          "INVALID_ARGUMENT",
+          `Cannot create ${body.path}: chunk size ${chunkSizeBytes} is outside ${chunkSizeBytesMin}..${chunkSizeBytesMax} bytes`,
+        );
+      }
+      const fileId = namespace.highestFileId + 1n;
+      await parts.commit(
+        "create a file",
+        {
+          op: "create",
+          path: body.path,
+          fileId,
+          clientName: body.clientName,
+          replication,
+          chunkSizeBytes,
+          overwrite: body.overwrite ?? false,
+          mtimeMs: parts.now(),
+        },
+        () => parts.leases.add(body.clientName, fileId, parts.now()),
+      );
+      return { fileId, replication, chunkSizeBytes };
+    },
+
+    ADD_CHUNK: async (body) => {
+      parts.safeMode.check(`add a chunk to ${body.path}`);
+      const file = leasedFile(body.fileId, body.clientName, body.path);
+      const pipeline = parts.choosePipeline({
+        replication: file.replication,
+        chunkSizeBytes: file.chunkSizeBytes,
+        exclude: new Set(body.excludeDatanodes ?? []),
+      });
+      if (pipeline.length === 0) {
+        throw new BigFsError(
+          "NO_SPACE",
+          `Cannot add a chunk to ${file.path}: no live DataNode has room for ${file.chunkSizeBytes} bytes`,
+        );
+      }
+      const chunkId = namespace.highestChunkId + 1n;
+      const generation = namespace.highestGeneration + 1n;
+      await parts.commit(
+        "add a chunk",
+        { op: "addChunk", fileId: file.fileId, chunkId, generation },
+        () => {
+          parts.chunkMap.addChunk({
+            id: chunkId,
+            fileId: file.fileId,
+            generation,
+            expectedReplication: file.replication,
+          });
+          for (const datanode of pipeline) {
+            parts.registry.noteChunkScheduled(datanode.id, file.chunkSizeBytes);
+          }
+        },
+      );
+      const token = mintChunkToken(parts.secret, {
+        chunkId,
+        generation,
+        operation: "write",
+        expiresAtMs: parts.now() + parts.tokenLifetimeMs,
+      });
+      return { chunkId, generation, pipeline, token };
+    },
+
+    COMMIT_CHUNK: async (body) => {
+      leasedFile(body.fileId, body.clientName, body.path);
+      await parts.commit(
+        "commit a chunk",
+        {
+          op: "commitChunk",
+          fileId: body.fileId,
+          chunkId: body.chunkId,
+          generation: body.generation,
+          size: body.size,
+          xxh64: body.xxh64,
+        },
+        () => parts.chunkMap.commitChunk(body.chunkId, body.size),
+      );
+      return {};
+    },
+
+    COMPLETE: async (body) => {
+      leasedFile(body.fileId, body.clientName, body.path);
+      await parts.commit("complete a file", {
+        op: "complete",
+        fileId: body.fileId,
+        mtimeMs: parts.now(),
+      });
+      return {};
+    },
+
+    ABANDON: async (body) => {
+      leasedFile(body.fileId, body.clientName, body.path);
+      await parts.commit("abandon a file", { op: "abandon", fileId: body.fileId });
+      return {};
+    },
+
+    DELETE: async (body) => {
+      await parts.commit("delete", {
+        op: "delete",
+        path: body.path,
+        recursive: body.recursive ?? false,
+        mtimeMs: parts.now(),
+      });
+      return {};
+    },
+
+    RENAME: async (body) => {
+      await parts.commit("rename", {
+        op: "rename",
+        source: body.source,
+        destination: body.destination,
+        mtimeMs: parts.now(),
+      });
+      return {};
+    },
+
+    RENEW_LEASE: async (body) => {
+      parts.leases.renew(body.clientName, parts.now());
+      return {};
+    },
+
+    OPEN: async (body) => {
+      const { entry, chunks } = namespace.stat(body.path);
+      if (entry.type !== "file") {
+        throw new BigFsError("IS_A_DIRECTORY", `Cannot open ${body.path}: it is a directory`);
+      }
+      const expiresAtMs = parts.now() + parts.tokenLifetimeMs;
+      let offset = 0;
+      const located: LocatedChunk[] = chunks.map((chunk) => {
+        const item: LocatedChunk = {
+          id: chunk.id,
+          generation: chunk.generation,
+          offset,
+          size: chunk.size,
+          xxh64: chunk.xxh64,
+          replicas: parts.readReplicas(chunk.id),
+          token: mintChunkToken(parts.secret, {
+            chunkId: chunk.id,
+            generation: chunk.generation,
+            operation: "read",
+            expiresAtMs,
+          }),
+        };
+        offset += chunk.size;
+        return item;
+      });
+      return { size: entry.size, chunks: located };
+    },
+
+    REPORT_BAD_REPLICA: async (body) => {
+      parts.replicaCorrupt(
+        body.datanodeId,
+        body.chunkId,
+        body.generation,
+        `client: ${body.reason}`,
+      );
+      return {};
+    },
+
+    DATANODE_REPORT: async () => ({
+      datanodes: parts.registry.list(parts.now(), (id) => parts.chunkMap.replicaCountOf(id)),
+    }),
+
+    FSCK: async (body) => parts.fsck(body.path),
+  };
+}

@@ -1,0 +1,114 @@
+/**
+ * What the NameNode serves DataNodes: registration with a full chunk report, heartbeats
+ * (whose replies carry commands), incremental chunk reports and corrupt-replica reports.
+ *
+ * Replicas that must go (stale generation, or a chunk no file refers to any more) get a delete
+ * command at once. Corrupt replicas are remembered and never handed to readers; deleting
+ * them waits until good copies exist (the replication monitor's job).
+ */
+import { BigFsError, type Routes } from "#protocol";
+import type { ReplicaProblem } from "./chunk_map.js";
+import type { NamenodeParts } from "./namenode_parts.js";
+
+/** The routes a NameNode serves to DataNodes. */
+export function datanodeRoutes(parts: NamenodeParts): Routes {
+  const { chunkMap, registry, logger } = parts;
+
+  function actOn(datanodeId: string, problems: Iterable<ReplicaProblem>): void {
+    for (const problem of problems) {
+      if (problem.outcome === "stale" || problem.outcome === "orphan") {
+        registry.queueDelete(datanodeId, problem);
+        logger.info(
+          {
+            datanode: datanodeId,
+            chunkId: problem.id,
+            generation: problem.generation,
+            outcome: problem.outcome,
+          },
+          "replica scheduled for deletion",
+        );
+      } else if (problem.outcome === "corrupt") {
+        logger.warn({ datanode: datanodeId, chunkId: problem.id }, "corrupt replica reported");
+      }
+    }
+  }
+
+  function knownDatanode(datanodeId: string): void {
+    if (registry.get(datanodeId) === undefined) {
+      throw new BigFsError(
+        "NOT_FOUND",
+        `Cannot accept a report from DataNode ${datanodeId}: it must register first`,
+      );
+    }
+  }
+
+  return {
+    PING: async () => ({ timeMs: parts.now() }),
+
+    REGISTER: async (body) => {
+      const outcome = registry.register(
+        {
+          datanodeId: body.datanodeId,
+          address: body.address,
+          capacityBytes: body.capacityBytes,
+          usedBytes: body.usedBytes,
+          ...(body.rack === undefined ? {} : { rack: body.rack }),
+        },
+        parts.now(),
+      );
+      const result = chunkMap.fullReport(body.datanodeId, body.chunks);
+      actOn(body.datanodeId, result.problems);
+      logger.info(
+        {
+          datanode: body.datanodeId,
+          address: body.address,
+          outcome,
+          chunks: body.chunks.length,
+          storedChunks: result.stored,
+        },
+        "DataNode registered",
+      );
+      parts.updateSafeMode();
+      return { heartbeatIntervalMs: parts.config.heartbeatInterval };
+    },
+
+    HEARTBEAT: async (body) => {
+      const commands = registry.heartbeat(
+        body.datanodeId,
+        {
+          capacityBytes: body.capacityBytes,
+          usedBytes: body.usedBytes,
+          activeTransfers: body.activeTransfers,
+        },
+        parts.now(),
+      );
+      if (commands === undefined) {
+        throw new BigFsError(
+          "NOT_FOUND",
+          `Cannot take a heartbeat from DataNode ${body.datanodeId}: unknown or declared dead; register again`,
+        );
+      }
+      return { commands };
+    },
+
+    CHUNK_REPORT: async (body) => {
+      knownDatanode(body.datanodeId);
+      const problems: ReplicaProblem[] = [];
+      for (const replica of body.added) {
+        const outcome = chunkMap.reportReplica(body.datanodeId, replica);
+        if (outcome !== "stored")
+          problems.push({ id: replica.id, generation: replica.generation, outcome });
+      }
+      for (const replica of body.removed) chunkMap.removeReplica(body.datanodeId, replica.id);
+      actOn(body.datanodeId, problems);
+      parts.updateSafeMode();
+      return {};
+    },
+
+    REPORT_CORRUPT: async (body) => {
+      knownDatanode(body.datanodeId);
+      parts.replicaCorrupt(body.datanodeId, body.chunkId, body.generation, body.reason);
+      return {};
+    },
+  };
+}

@@ -1,0 +1,61 @@
+#!/usr/bin/env node
+/**
+ * `bigfs-namenode`: parses flags, loads the cluster secret, starts the NameNode, and stops it
+ * cleanly on SIGTERM or SIGINT. Exit codes: 0 after a clean stop, 1 when start-up fails,
+ * 2 for a bad command line.
+ */
+import { ConfigError, createLogger, formatUsage, loadSecret } from "#protocol";
+import { namenodeFlags, parseNamenodeConfig } from "./config.js";
+import { NameNode } from "./namenode.js";
+
+const argv = process.argv.slice(2);
+if (argv.includes("--help")) {
+  process.stdout.write(
+    `Usage: bigfs-namenode --data-dir DIR [flags]\n\n${formatUsage(namenodeFlags)}\n`,
+  );
+  process.exit(0);
+}
+
+let config: ReturnType<typeof parseNamenodeConfig>;
+try {
+  config = parseNamenodeConfig(argv);
+} catch (error) {
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(
+    `bigfs-namenode: ${error.message}\nRun bigfs-namenode --help for the flags.\n`,
+  );
+  process.exit(2);
+}
+
+const logger = createLogger({ name: "namenode" });
+const secretFile = config.secretFile ?? process.env.BIGFS_SECRET_FILE;
+if (secretFile === undefined || secretFile === "") {
+  process.stderr.write(
+    "bigfs-namenode: Missing required flag --secret-file (or BIGFS_SECRET_FILE)\n",
+  );
+  process.exit(2);
+}
+
+try {
+  const secret = await loadSecret(secretFile);
+  const namenode = await NameNode.start(config, { logger, secret });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, "stopping");
+    namenode.stop().then(
+      () => process.exit(0),
+      (error: Error) => {
+        logger.error({ err: error }, "stop failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+} catch (error) {
+  logger.fatal({ err: error }, "NameNode failed to start");
+  process.stderr.write(`bigfs-namenode: ${(error as Error).message}\n`);
+  process.exit(1);
+}

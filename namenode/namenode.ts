@@ -1,0 +1,286 @@
+/**
+ * The NameNode: assembles the durable namespace, the chunk map, the DataNode registry,
+ * leases and safe mode behind one protocol port, and runs the periodic work (DataNode
+ * liveness, lease expiry, safe mode).
+ *
+ * Everything lives in one object with no global state, so a test can start a NameNode
+ * in-process on port 0 and a temp folder.
+ */
+import { type BigFsServer, type Logger, listen, type ResponseOf, route } from "#protocol";
+import { ChunkMap } from "./chunk_map.js";
+import { clientRoutes } from "./client_service.js";
+import type { NamenodeConfig } from "./config.js";
+import { DatanodeRegistry } from "./datanode_registry.js";
+import { datanodeRoutes } from "./datanode_service.js";
+import { LeaseManager } from "./lease_manager.js";
+import type { DatanodeRef, NamenodeParts, PipelineRequest } from "./namenode_parts.js";
+import type { NamespaceOp, OpResult } from "./namespace.js";
+import { NamespaceStore } from "./namespace_store.js";
+import { choosePipeline } from "./placement.js";
+import { SafeMode } from "./safe_mode.js";
+
+/** Options for {@linkcode NameNode.start}. */
+export interface NameNodeOptions {
+  logger: Logger;
+  /** The cluster secret. */
+  secret: Uint8Array;
+  /** The clock; tests may replace it. Default `Date.now`. */
+  now?: () => number;
+}
+
+type FsckResponse = ResponseOf<"FSCK">;
+
+/** A running NameNode. */
+export class NameNode implements NamenodeParts {
+  readonly config: NamenodeConfig;
+  readonly secret: Uint8Array;
+  readonly logger: Logger;
+  readonly tokenLifetimeMs = 60 * 60_000;
+  readonly store: NamespaceStore;
+  readonly chunkMap: ChunkMap;
+  readonly registry: DatanodeRegistry;
+  readonly leases: LeaseManager;
+  readonly safeMode: SafeMode;
+  readonly now: () => number;
+  #server: BigFsServer | undefined;
+  #timer: NodeJS.Timeout | undefined;
+  #stopping: Promise<void> | undefined;
+
+  private constructor(config: NamenodeConfig, store: NamespaceStore, options: NameNodeOptions) {
+    this.config = config;
+    this.store = store;
+    this.secret = options.secret;
+    this.logger = options.logger;
+    this.now = options.now ?? Date.now;
+    this.registry = new DatanodeRegistry({ deadAfterMs: config.deadAfter });
+    this.chunkMap = new ChunkMap({ isLive: (id) => this.registry.isLive(id) });
+    this.leases = new LeaseManager({ leaseTimeoutMs: config.leaseTimeout });
+    this.safeMode = new SafeMode({
+      threshold: config.safeModeThreshold / 1000,
+      logger: this.logger,
+    });
+  }
+
+  /** Loads the namespace, then listens. Rejects when the folder is locked or the port taken. */
+  static async start(config: NamenodeConfig, options: NameNodeOptions): Promise<NameNode> {
+    const store = await NamespaceStore.open(config.dataDir, {
+      logger: options.logger,
+      recover: config.recover,
+      checkpointEveryRecords: config.checkpointRecords,
+      checkpointEveryMs: config.checkpointInterval,
+    });
+    const namenode = new NameNode(config, store, options);
+    try {
+      namenode.#loadChunks();
+      namenode.#server = await listen({
+        host: config.host,
+        port: config.port,
+        secret: options.secret,
+        role: "namenode",
+        handler: route({ ...clientRoutes(namenode), ...datanodeRoutes(namenode) }, "NameNode"),
+        idleTimeoutMs: 10 * 60_000,
+        onReject: (remote, error) =>
+          namenode.logger.warn(
+            { remote, code: error.code, err: error.message },
+            "connection refused",
+          ),
+      });
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    namenode.updateSafeMode();
+    const tickMs = Math.max(50, Math.min(config.heartbeatInterval, 1_000));
+    namenode.#timer = setInterval(() => namenode.#tick(), tickMs);
+    namenode.logger.info(
+      {
+        host: namenode.address.host,
+        port: namenode.address.port,
+        safeMode: namenode.safeMode.active,
+      },
+      "NameNode listening",
+    );
+    return namenode;
+  }
+
+  /** Where the protocol port is bound. */
+  get address(): { host: string; port: number } {
+    if (!this.#server) throw new Error("NameNode is not listening");
+    return this.#server.address;
+  }
+
+  /** Every chunk of the namespace goes into the chunk map; replicas come from reports. */
+  #loadChunks(): void {
+    const { namespace } = this.store;
+    for (const file of namespace.walkFiles("/")) {
+      for (const chunk of file.chunks) {
+        // Complete files are found by path, not id: fsck names them by path.
+        this.chunkMap.addChunk({
+          id: chunk.id,
+          fileId: 0n,
+          generation: chunk.generation,
+          expectedReplication: file.entry.replication,
+          size: chunk.size,
+          committed: chunk.committed,
+        });
+      }
+    }
+    const nowMs = this.now();
+    for (const file of namespace.underConstruction()) {
+      this.leases.add(file.clientName, file.fileId, nowMs);
+      for (const chunk of file.chunks) {
+        this.chunkMap.addChunk({
+          id: chunk.id,
+          fileId: file.fileId,
+          generation: chunk.generation,
+          expectedReplication: file.replication,
+          size: chunk.size,
+          committed: chunk.committed,
+        });
+      }
+    }
+  }
+
+  async commit(
+    action: string,
+    op: NamespaceOp,
+    applied?: (result: OpResult) => void,
+  ): Promise<OpResult> {
+    this.safeMode.check(action);
+    const { result, durable } = this.store.commit(op);
+    if (op.op === "complete" || op.op === "abandon") this.leases.remove(op.fileId);
+    for (const file of result.abandonedFiles) this.leases.remove(file.fileId);
+    if (op.op === "setReplication") {
+      for (const chunk of this.store.namespace.chunksOf(op.path)) {
+        this.chunkMap.setExpectedReplication(chunk.id, op.replication);
+      }
+    }
+    applied?.(result);
+    await durable;
+    // Only a durable change may destroy data: otherwise a crash could bring back a file
+    // whose chunks are already gone.
+    for (const chunk of result.freedChunks) {
+      for (const datanodeId of this.chunkMap.removeChunk(chunk.id)) {
+        this.registry.queueDelete(datanodeId, chunk);
+      }
+    }
+    return result;
+  }
+
+  choosePipeline(request: PipelineRequest): DatanodeRef[] {
+    return choosePipeline(this.registry.views(), request).map(({ id, address }) => ({
+      id,
+      address,
+    }));
+  }
+
+  readReplicas(chunkId: bigint): DatanodeRef[] {
+    const views = this.chunkMap
+      .liveReplicas(chunkId)
+      .flatMap((id) => {
+        const view = this.registry.get(id);
+        return view ? [view] : [];
+      })
+      .sort((a, b) => a.activeTransfers - b.activeTransfers);
+    return views.map(({ id, address }) => ({ id, address }));
+  }
+
+  replicaCorrupt(datanodeId: string, chunkId: bigint, generation: bigint, reason: string): void {
+    const outcome = this.chunkMap.markCorrupt(datanodeId, chunkId, generation);
+    this.logger.warn(
+      { datanode: datanodeId, chunkId, generation, reason, outcome },
+      "corrupt replica reported",
+    );
+    if (outcome === "stale" || outcome === "orphan") {
+      this.registry.queueDelete(datanodeId, { id: chunkId, generation });
+    }
+  }
+
+  updateSafeMode(): void {
+    if (!this.safeMode.active) return;
+    const { reported, total } = this.chunkMap.chunksWithReplicaCount();
+    this.safeMode.update(reported, total);
+  }
+
+  fsck(path: string): FsckResponse {
+    const report: FsckResponse = {
+      files: 0,
+      chunks: 0,
+      healthy: 0,
+      underReplicated: 0,
+      overReplicated: 0,
+      corrupt: 0,
+      missing: 0,
+      problems: [],
+    };
+    const problemsMax = 10_000;
+    for (const file of this.store.namespace.walkFiles(path)) {
+      report.files++;
+      for (const chunk of file.chunks) {
+        const health = this.chunkMap.status(chunk.id);
+        if (health === undefined) continue;
+        report.chunks++;
+        switch (health.status) {
+          case "healthy":
+            report.healthy++;
+            continue;
+          case "under-replicated":
+            report.underReplicated++;
+            break;
+          case "over-replicated":
+            report.overReplicated++;
+            break;
+          case "corrupt":
+            report.corrupt++;
+            break;
+          case "missing":
+            report.missing++;
+            break;
+        }
+        if (report.problems.length < problemsMax) {
+          report.problems.push({
+            path: file.path,
+            chunkId: chunk.id,
+            status: health.status,
+            liveReplicas: health.liveReplicas,
+          });
+        }
+      }
+    }
+    return report;
+  }
+
+  #tick(): void {
+    const nowMs = this.now();
+    for (const datanodeId of this.registry.checkLiveness(nowMs)) {
+      const lost = this.chunkMap.datanodeDead(datanodeId);
+      this.logger.warn({ datanode: datanodeId, replicas: lost.length }, "DataNode declared dead");
+    }
+    this.updateSafeMode();
+    if (this.safeMode.active) return;
+    for (const fileId of this.leases.expired(nowMs)) {
+      const file = this.store.namespace.file(fileId);
+      const holder = this.leases.holder(fileId);
+      this.leases.remove(fileId);
+      if (file === undefined) continue;
+      this.logger.warn(
+        { path: file.path, fileId, client: holder },
+        "lease expired: removing the partial file",
+      );
+      this.commit("recover a lease", { op: "abandon", fileId }).catch((error: Error) =>
+        this.logger.error({ err: error, fileId }, "could not remove a file whose lease expired"),
+      );
+    }
+  }
+
+  /** Stops serving: closes connections, checkpoints and releases the data folder. */
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      clearInterval(this.#timer);
+      await this.#server?.close();
+      await this.store.close();
+      this.logger.info("NameNode stopped");
+    })();
+    return this.#stopping;
+  }
+}

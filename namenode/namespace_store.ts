@@ -1,0 +1,252 @@
+/**
+ * The durable namespace: the in-memory {@linkcode Namespace}, the edit log that makes each
+ * change durable before it is acknowledged, and the checkpoints that bound replay time.
+ *
+ * Folder layout under the NameNode's data folder:
+ *
+ * ```text
+ * <data-dir>/in_use.lock      the pid of the NameNode using the folder
+ * <data-dir>/current/         edit log segments (edit_log.ts) and images (checkpoint.ts)
+ * ```
+ *
+ * A change is applied in memory and handed to the edit log in one synchronous step, so the
+ * log's order is the order of the changes; the caller's reply waits until the log has made it
+ * durable (group commit shares one fdatasync among concurrent changes). If the log fails, the
+ * store refuses every later change: nothing it could not make durable is ever acknowledged.
+ */
+import { mkdir, open, readFile, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { BigFsError, type Logger } from "#protocol";
+import { loadNewestImage, writeImage } from "./checkpoint.js";
+import { EditLog } from "./edit_log.js";
+import { decodeOp, encodeOp, Namespace, type NamespaceOp, type OpResult } from "./namespace.js";
+
+/** Options for {@linkcode NamespaceStore.open}. */
+export interface NamespaceStoreOptions {
+  logger: Logger;
+  /** Cut the edit log at the first bad record instead of refusing to start. */
+  recover?: boolean;
+  /** Checkpoint after this many changes; default 100,000. */
+  checkpointEveryRecords?: number;
+  /** Checkpoint when changes are this old; default 1 hour. */
+  checkpointEveryMs?: number;
+}
+
+/** The lock that keeps a second NameNode off a data folder. */
+async function takeLock(dataDir: string): Promise<string> {
+  const lockPath = join(dataDir, "in_use.lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const handle = await open(lockPath, "wx");
+      await handle.writeFile(`${process.pid}\n`);
+      await handle.close();
+      return lockPath;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+    }
+    const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
+    if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+      throw new Error(
+        `Cannot start NameNode: data folder ${dataDir} is in use by process ${holder} (lock file ${lockPath})`,
+      );
+    }
+    // The holder is gone (killed without cleaning up): the lock is stale.
+    await rm(lockPath, { force: true });
+  }
+  throw new Error(`Cannot start NameNode: could not take the lock ${lockPath}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** The namespace, made durable by the edit log and checkpoints. */
+export class NamespaceStore {
+  readonly namespace: Namespace;
+  readonly #log: EditLog;
+  readonly #folder: string;
+  readonly #lockPath: string;
+  readonly #logger: Logger;
+  readonly #checkpointEveryRecords: number;
+  readonly #timer: NodeJS.Timeout;
+  #checkpointTxid: bigint;
+  #checkpointing: Promise<void> | undefined;
+  #failure: Error | undefined;
+  #closed = false;
+
+  private constructor(
+    namespace: Namespace,
+    log: EditLog,
+    folder: string,
+    lockPath: string,
+    checkpointTxid: bigint,
+    options: NamespaceStoreOptions,
+  ) {
+    this.namespace = namespace;
+    this.#log = log;
+    this.#folder = folder;
+    this.#lockPath = lockPath;
+    this.#logger = options.logger;
+    this.#checkpointTxid = checkpointTxid;
+    this.#checkpointEveryRecords = options.checkpointEveryRecords ?? 100_000;
+    this.#timer = setInterval(() => {
+      if (this.#log.lastTxid > this.#checkpointTxid) this.#startCheckpoint("timer");
+    }, options.checkpointEveryMs ?? 3_600_000);
+    this.#timer.unref();
+  }
+
+  /** Locks the data folder, loads the newest image and replays the edit log after it. */
+  static async open(dataDir: string, options: NamespaceStoreOptions): Promise<NamespaceStore> {
+    const { logger } = options;
+    await mkdir(dataDir, { recursive: true });
+    const lockPath = await takeLock(dataDir);
+    try {
+      const folder = join(dataDir, "current");
+      await mkdir(folder, { recursive: true });
+      const startedMs = Date.now();
+      const loaded = await loadNewestImage(folder, { logger });
+      for (const skipped of loaded?.skipped ?? []) {
+        logger.warn(
+          { file: skipped.file, reason: skipped.reason },
+          "skipped a bad namespace image",
+        );
+      }
+      const namespace = loaded ? Namespace.fromImage(loaded.image) : new Namespace();
+      const afterTxid = loaded?.txid ?? 0n;
+      const opened = await EditLog.open(folder, {
+        afterTxid,
+        logger,
+        ...(options.recover ? { recover: true } : {}),
+      });
+      if (opened.truncatedTail) {
+        logger.warn(opened.truncatedTail, "cut a torn record at the end of the edit log");
+      }
+      if (opened.droppedRecords !== undefined) {
+        logger.warn(
+          { droppedRecords: opened.droppedRecords },
+          `recovery dropped ${opened.droppedRecords} edit log records`,
+        );
+      }
+      for (const record of opened.records) {
+        try {
+          namespace.apply(decodeOp(record.payload));
+        } catch (error) {
+          await opened.log.close();
+          throw new Error(
+            `Cannot replay edit log: record ${record.txid} does not apply: ${(error as Error).message}`,
+            { cause: error },
+          );
+        }
+      }
+      logger.info(
+        {
+          imageTxid: String(afterTxid),
+          replayedRecords: opened.records.length,
+          files: namespace.fileCount,
+          directories: namespace.directoryCount,
+          durationMs: Date.now() - startedMs,
+        },
+        "namespace loaded",
+      );
+      return new NamespaceStore(namespace, opened.log, folder, lockPath, afterTxid, options);
+    } catch (error) {
+      await rm(lockPath, { force: true });
+      throw error;
+    }
+  }
+
+  /** Edit log fdatasyncs so far (group commit makes this far fewer than changes). */
+  get syncCount(): number {
+    return this.#log.syncCount;
+  }
+
+  /** The txid of the newest change. */
+  get lastTxid(): bigint {
+    return this.#log.lastTxid;
+  }
+
+  /**
+   * Applies a change and resolves once it is durable. A change the namespace refuses throws
+   * its `BigFsError` and is not logged; a log failure rejects with `UNAVAILABLE`.
+   */
+  commit(op: NamespaceOp): { result: OpResult; durable: Promise<void> } {
+    if (this.#failure) {
+      throw new BigFsError(
+        "UNAVAILABLE",
+        `Cannot change the namespace: the edit log failed earlier (${this.#failure.message}); fix the disk and restart the NameNode`,
+      );
+    }
+    const result = this.namespace.apply(op);
+    const durable = this.#log.append(encodeOp(op)).then(
+      (txid) => {
+        if (txid - this.#checkpointTxid >= BigInt(this.#checkpointEveryRecords)) {
+          this.#startCheckpoint("records");
+        }
+      },
+      (error: Error) => {
+        if (!this.#failure) {
+          this.#failure = error;
+          this.#logger.fatal({ err: error }, "edit log failed: refusing every further change");
+        }
+        throw new BigFsError("UNAVAILABLE", `Cannot make the change durable: ${error.message}`);
+      },
+    );
+    return { result, durable };
+  }
+
+  /** Writes a checkpoint now (or waits for the one in progress). */
+  checkpoint(): Promise<void> {
+    return this.#startCheckpoint("requested");
+  }
+
+  #startCheckpoint(reason: string): Promise<void> {
+    if (this.#checkpointing) return this.#checkpointing;
+    if (this.#failure || this.#closed) return Promise.resolve();
+    this.#checkpointing = this.#writeCheckpoint(reason)
+      .catch((error: Error) => this.#logger.error({ err: error }, "checkpoint failed"))
+      .finally(() => {
+        this.#checkpointing = undefined;
+      });
+    return this.#checkpointing;
+  }
+
+  async #writeCheckpoint(reason: string): Promise<void> {
+    const startedMs = Date.now();
+    // The image and its txid are taken in one synchronous step: it holds exactly those edits.
+    const txid = this.#log.lastTxid;
+    if (txid === this.#checkpointTxid) return;
+    const image = this.namespace.toImage();
+    await this.#log.rollSegment();
+    const { oldestKeptTxid, file } = await writeImage(this.#folder, txid, image);
+    await this.#log.dropSegmentsThrough(oldestKeptTxid);
+    this.#checkpointTxid = txid;
+    this.#logger.info(
+      {
+        txid: String(txid),
+        file,
+        imageBytes: image.byteLength,
+        reason,
+        durationMs: Date.now() - startedMs,
+      },
+      "checkpoint written",
+    );
+  }
+
+  /** Checkpoints (when the log is healthy), closes the log and releases the folder. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    clearInterval(this.#timer);
+    if (this.#checkpointing) await this.#checkpointing;
+    if (!this.#failure) await this.#startCheckpoint("shutdown");
+    this.#closed = true;
+    await this.#log
+      .close()
+      .catch((error: Error) => this.#logger.error({ err: error }, "edit log close failed"));
+    await rm(this.#lockPath, { force: true });
+  }
+}
