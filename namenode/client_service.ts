@@ -114,7 +114,13 @@ export function clientRoutes(parts: NamenodeParts): Routes {
       const generation = namespace.highestGeneration + 1n;
       await parts.commit(
         "add a chunk",
-        { op: "addChunk", fileId: file.fileId, chunkId, generation },
+        {
+          op: "addChunk",
+          fileId: file.fileId,
+          chunkId,
+          generation,
+          replaces: body.replacesChunkId ?? 0n,
+        },
         () => {
           parts.chunkMap.addChunk({
             id: chunkId,

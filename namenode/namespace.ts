@@ -89,12 +89,18 @@ export interface CreateOp {
   overwrite: boolean;
   mtimeMs: number;
 }
-/** Appends an uncommitted chunk to a file under construction. */
+/**
+ * Adds an uncommitted chunk to a file under construction: appended, or (when `replaces` is
+ * a chunk id, not `0n`) in place of an uncommitted chunk whose pipeline failed. Several
+ * chunks may be uncommitted at once: a client keeps several in flight.
+ */
 export interface AddChunkOp {
   op: "addChunk";
   fileId: bigint;
   chunkId: bigint;
   generation: bigint;
+  /** The uncommitted chunk this one replaces, or `0n` to append. */
+  replaces: bigint;
 }
 /** Records a chunk's final size and checksum. */
 export interface CommitChunkOp {
@@ -688,26 +694,39 @@ export class Namespace {
         `${action}: chunkId ${op.chunkId} is not above the highest chunk id yet used, ${this.#highestChunkId}`,
       );
     }
-    const last = pending.chunks.at(-1);
-    const dropLast = last !== undefined && !last.committed;
-    if (!dropLast && pending.chunks.length >= chunksPerFileMax) {
-      throw invalidArgument(`${action}: a file has at most ${chunksPerFileMax} chunks`);
-    }
-    if (dropLast) {
-      pending.chunks.pop();
-      this.#chunkCount--;
-    }
-    pending.chunks.push({
+    const chunk: ChunkRecord = {
       id: op.chunkId,
       generation: op.generation,
       size: 0,
       xxh64: 0n,
       committed: false,
-    });
-    this.#chunkCount++;
+    };
+    let freed: ChunkRecord | undefined;
+    if (op.replaces !== 0n) {
+      const index = pending.chunks.findIndex((candidate) => candidate.id === op.replaces);
+      freed = pending.chunks[index];
+      if (freed === undefined) {
+        throw new BigFsError(
+          "NOT_FOUND",
+          `${action}: the file has no chunk ${op.replaces} to replace`,
+        );
+      }
+      if (freed.committed) {
+        throw invalidArgument(
+          `${action}: chunk ${op.replaces} is committed and cannot be replaced`,
+        );
+      }
+      pending.chunks[index] = chunk;
+    } else {
+      if (pending.chunks.length >= chunksPerFileMax) {
+        throw invalidArgument(`${action}: a file has at most ${chunksPerFileMax} chunks`);
+      }
+      pending.chunks.push(chunk);
+      this.#chunkCount++;
+    }
     this.#highestChunkId = op.chunkId;
     if (op.generation > this.#highestGeneration) this.#highestGeneration = op.generation;
-    return dropLast ? { freedChunks: [last], abandonedFiles: [] } : noResult;
+    return freed ? { freedChunks: [freed], abandonedFiles: [] } : noResult;
   }
 
   #commitChunk(op: CommitChunkOp): OpResult {
@@ -937,7 +956,7 @@ const opFields = {
     overwrite: "boolean",
     mtimeMs: "uint",
   },
-  addChunk: { fileId: "u64", chunkId: "u64", generation: "u64" },
+  addChunk: { fileId: "u64", chunkId: "u64", generation: "u64", replaces: "u64" },
   commitChunk: { fileId: "u64", chunkId: "u64", generation: "u64", size: "uint", xxh64: "u64" },
   complete: { fileId: "u64", mtimeMs: "uint" },
   abandon: { fileId: "u64" },

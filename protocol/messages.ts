@@ -124,6 +124,8 @@ export const Messages = {
       fileId: u64(),
       clientName: name,
       excludeDatanodes: optional(array(datanodeId, { itemsMax: 1024 })),
+      // An uncommitted chunk whose pipeline failed: the new chunk takes its place.
+      replacesChunkId: optional(u64()),
     }),
     response: object({
       chunkId: u64(),

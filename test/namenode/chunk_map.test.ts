@@ -44,7 +44,7 @@ function writeFiles(namespace: Namespace, chunks: ChunkMap, files: number[][]): 
     for (const size of sizes) {
       const chunkId = namespace.highestChunkId + 1n;
       const generation = namespace.highestGeneration + 1n;
-      namespace.apply({ op: "addChunk", fileId, chunkId, generation });
+      namespace.apply({ op: "addChunk", fileId, chunkId, generation, replaces: 0n });
       chunks.addChunk({
         id: chunkId,
         fileId,

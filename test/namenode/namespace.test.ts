@@ -70,10 +70,13 @@ class Writer {
     return fileId;
   }
 
-  addChunk(fileId: bigint): { chunkId: bigint; generation: bigint; result: OpResult } {
+  addChunk(
+    fileId: bigint,
+    replaces = 0n,
+  ): { chunkId: bigint; generation: bigint; result: OpResult } {
     const chunkId = this.namespace.highestChunkId + 1n;
     const generation = this.namespace.highestGeneration + 1n;
-    const result = this.namespace.apply({ op: "addChunk", fileId, chunkId, generation });
+    const result = this.namespace.apply({ op: "addChunk", fileId, chunkId, generation, replaces });
     return { chunkId, generation, result };
   }
 
@@ -277,9 +280,21 @@ test("addChunk and commitChunk errors: NOT_FOUND, INVALID_ARGUMENT, STALE_GENERA
   const fileId = writer.create("/f");
   const { chunkId, generation } = writer.addChunk(fileId);
   const next = namespace.highestChunkId + 1n;
-  refused(namespace, { op: "addChunk", fileId: 99n, chunkId: next, generation: 1n }, "NOT_FOUND");
-  refused(namespace, { op: "addChunk", fileId, chunkId, generation: 1n }, "INVALID_ARGUMENT");
-  refused(namespace, { op: "addChunk", fileId, chunkId: next, generation: 0n }, "INVALID_ARGUMENT");
+  refused(
+    namespace,
+    { op: "addChunk", fileId: 99n, chunkId: next, generation: 1n, replaces: 0n },
+    "NOT_FOUND",
+  );
+  refused(
+    namespace,
+    { op: "addChunk", fileId, chunkId, generation: 1n, replaces: 0n },
+    "INVALID_ARGUMENT",
+  );
+  refused(
+    namespace,
+    { op: "addChunk", fileId, chunkId: next, generation: 0n, replaces: 0n },
+    "INVALID_ARGUMENT",
+  );
   const commit = (fields: Partial<Extract<NamespaceOp, { op: "commitChunk" }>>): NamespaceOp => ({
     op: "commitChunk",
     fileId,
@@ -299,17 +314,22 @@ test("addChunk and commitChunk errors: NOT_FOUND, INVALID_ARGUMENT, STALE_GENERA
   refused(namespace, commit({ size: 11 }), "INVALID_ARGUMENT", /already committed/);
 });
 
-test("addChunk drops an uncommitted last chunk and returns it for garbage collection", () => {
+test("several chunks may be uncommitted at once, and a failed one is replaced in place", () => {
   const { namespace, writer } = setup();
   const fileId = writer.create("/f");
   const first = writer.addChunk(fileId);
-  writer.commit(fileId, first.chunkId, first.generation, 1000);
   const failed = writer.addChunk(fileId);
+  const third = writer.addChunk(fileId);
   assert.equal(failed.result, { freedChunks: [], abandonedFiles: [] });
-  const retry = writer.addChunk(fileId);
+  writer.commit(fileId, third.chunkId, third.generation, 10);
+  const retry = writer.addChunk(fileId, failed.chunkId);
   assert.equal(ids(retry.result.freedChunks), [failed.chunkId]);
-  assert.equal(ids(namespace.file(fileId)?.chunks ?? []), [first.chunkId, retry.chunkId]);
-  assert.is(namespace.chunkCount, 2);
+  assert.equal(ids(namespace.file(fileId)?.chunks ?? []), [
+    first.chunkId,
+    retry.chunkId,
+    third.chunkId,
+  ]);
+  assert.is(namespace.chunkCount, 3);
   refused(
     namespace,
     {
@@ -320,6 +340,17 @@ test("addChunk drops an uncommitted last chunk and returns it for garbage collec
       size: 1,
       xxh64: 1n,
     },
+    "NOT_FOUND",
+  );
+  const next = namespace.highestChunkId + 1n;
+  refused(
+    namespace,
+    { op: "addChunk", fileId, chunkId: next, generation: 9n, replaces: third.chunkId },
+    "INVALID_ARGUMENT",
+  );
+  refused(
+    namespace,
+    { op: "addChunk", fileId, chunkId: next, generation: 9n, replaces: 12345n },
     "NOT_FOUND",
   );
 });
@@ -646,7 +677,7 @@ const sampleOps: NamespaceOp[] = [
     overwrite: false,
     mtimeMs: 2,
   },
-  { op: "addChunk", fileId: 1n, chunkId: 2n ** 63n, generation: 7n },
+  { op: "addChunk", fileId: 1n, chunkId: 2n ** 63n, generation: 7n, replaces: 0n },
   {
     op: "commitChunk",
     fileId: 1n,
@@ -860,6 +891,7 @@ function randomOp(
       fileId: someFile(),
       chunkId: freshChunkId(),
       generation: BigInt(1 + random.int(3)) + namespace.highestGeneration,
+      replaces: 0n,
     };
   }
   if (roll < 10) {
