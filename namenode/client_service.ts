@@ -243,5 +243,7 @@ export function clientRoutes(parts: NamenodeParts): Routes {
     }),
 
     FSCK: async (body) => parts.fsck(body.path),
+
+    CONTENT_SUMMARY: async (body) => namespace.contentSummary(body.path),
   };
 }

@@ -221,6 +221,12 @@ export const Messages = {
     }),
   },
 
+  CONTENT_SUMMARY: {
+    opcode: 25,
+    request: object({ path }),
+    response: object({ files: uint(), directories: uint(), bytes: uint() }),
+  },
+
   // DataNode ↔ NameNode
   REGISTER: {
     opcode: 40,

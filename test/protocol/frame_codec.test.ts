@@ -300,6 +300,10 @@ const messageSamples: { [N in MessageName]: MessageSample<N> } = {
       ],
     },
   },
+  CONTENT_SUMMARY: {
+    request: { path: "/data" },
+    response: { files: 12, directories: 3, bytes: 123456789 },
+  },
   FSCK: {
     request: { path: "/" },
     response: {
