@@ -17,7 +17,7 @@ export function datanodeRoutes(parts: NamenodeParts): Routes {
   function actOn(datanodeId: string, problems: Iterable<ReplicaProblem>): void {
     for (const problem of problems) {
       if (problem.outcome === "stale" || problem.outcome === "orphan") {
-        registry.queueDelete(datanodeId, problem);
+        parts.deleteReplica(datanodeId, problem);
         logger.info(
           {
             datanode: datanodeId,

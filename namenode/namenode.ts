@@ -45,6 +45,9 @@ export class NameNode implements NamenodeParts {
   #server: BigFsServer | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopping: Promise<void> | undefined;
+  /** Deletes decided in safe mode; bounded by the replicas DataNodes report. */
+  readonly #postponedDeletes: { datanodeId: string; chunk: { id: bigint; generation: bigint } }[] =
+    [];
 
   private constructor(config: NamenodeConfig, store: NamespaceStore, options: NameNodeOptions) {
     this.config = config;
@@ -161,7 +164,7 @@ export class NameNode implements NamenodeParts {
     // whose chunks are already gone.
     for (const chunk of result.freedChunks) {
       for (const datanodeId of this.chunkMap.removeChunk(chunk.id)) {
-        this.registry.queueDelete(datanodeId, chunk);
+        this.deleteReplica(datanodeId, chunk);
       }
     }
     return result;
@@ -192,14 +195,28 @@ export class NameNode implements NamenodeParts {
       "corrupt replica reported",
     );
     if (outcome === "stale" || outcome === "orphan") {
-      this.registry.queueDelete(datanodeId, { id: chunkId, generation });
+      this.deleteReplica(datanodeId, { id: chunkId, generation });
     }
+  }
+
+  deleteReplica(datanodeId: string, chunk: { id: bigint; generation: bigint }): void {
+    if (this.safeMode.active) this.#postponedDeletes.push({ datanodeId, chunk });
+    else this.registry.queueDelete(datanodeId, chunk);
   }
 
   updateSafeMode(): void {
     if (!this.safeMode.active) return;
     const { reported, total } = this.chunkMap.chunksWithReplicaCount();
     this.safeMode.update(reported, total);
+    if (this.safeMode.active) return;
+    const postponed = this.#postponedDeletes.splice(0);
+    for (const { datanodeId, chunk } of postponed) this.registry.queueDelete(datanodeId, chunk);
+    if (postponed.length > 0) {
+      this.logger.info(
+        { replicas: postponed.length },
+        "sent the deletes postponed during safe mode",
+      );
+    }
   }
 
   fsck(path: string): FsckResponse {

@@ -47,6 +47,12 @@ export interface NamenodeParts {
   readReplicas(chunkId: bigint): DatanodeRef[];
   /** Records a corrupt replica reported by a DataNode or a client. */
   replicaCorrupt(datanodeId: string, chunkId: bigint, generation: bigint, reason: string): void;
+  /**
+   * Has a DataNode delete a replica, on its next heartbeat; in safe mode the delete waits
+   * until the NameNode leaves it, as HDFS does: until then a replica that looks unwanted may
+   * be the last copy of something the NameNode has not heard about yet.
+   */
+  deleteReplica(datanodeId: string, chunk: { id: bigint; generation: bigint }): void;
   /** Re-counts reported chunks and leaves safe mode when enough are. */
   updateSafeMode(): void;
   /** Chunk health below a path. */

@@ -15,7 +15,7 @@
  * store refuses every later change: nothing it could not make durable is ever acknowledged.
  */
 import { mkdir, open, readFile, rm } from "node:fs/promises";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { BigFsError, type Logger } from "#protocol";
 import { loadNewestImage, writeImage } from "./checkpoint.js";
 import { EditLog } from "./edit_log.js";
@@ -32,28 +32,54 @@ export interface NamespaceStoreOptions {
   checkpointEveryMs?: number;
 }
 
+/**
+ * Lock files this process holds. The pid in a lock file cannot tell a second NameNode in this
+ * same process (tests start several) from a stale lock left by an earlier process that had our
+ * pid (common in containers), so the process remembers its own locks.
+ */
+const heldLocks = new Set<string>();
+
+function folderInUse(dataDir: string, lockPath: string, holder: number): Error {
+  return new Error(
+    `Cannot start NameNode: data folder ${dataDir} is in use by process ${holder} (lock file ${lockPath})`,
+  );
+}
+
 /** The lock that keeps a second NameNode off a data folder. */
 async function takeLock(dataDir: string): Promise<string> {
-  const lockPath = join(dataDir, "in_use.lock");
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      const handle = await open(lockPath, "wx");
-      await handle.writeFile(`${process.pid}\n`);
-      await handle.close();
-      return lockPath;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+  const lockPath = join(resolve(dataDir), "in_use.lock");
+  if (heldLocks.has(lockPath)) throw folderInUse(dataDir, lockPath, process.pid);
+  // Reserved before the first await, so two starts in this process cannot both get past here.
+  heldLocks.add(lockPath);
+  try {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        const handle = await open(lockPath, "wx");
+        await handle.writeFile(`${process.pid}\n`);
+        await handle.close();
+        return lockPath;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      }
+      const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
+      if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
+        throw folderInUse(dataDir, lockPath, holder);
+      }
+      // The holder is gone (killed without cleaning up), or was an earlier process with our
+      // pid (this process holds no lock there): the lock is stale.
+      await rm(lockPath, { force: true });
     }
-    const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
-    if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-      throw new Error(
-        `Cannot start NameNode: data folder ${dataDir} is in use by process ${holder} (lock file ${lockPath})`,
-      );
-    }
-    // The holder is gone (killed without cleaning up): the lock is stale.
-    await rm(lockPath, { force: true });
+    throw new Error(`Cannot start NameNode: could not take the lock ${lockPath}`);
+  } catch (error) {
+    heldLocks.delete(lockPath);
+    throw error;
   }
-  throw new Error(`Cannot start NameNode: could not take the lock ${lockPath}`);
+}
+
+/** Releases a lock {@linkcode takeLock} took. */
+async function releaseLock(lockPath: string): Promise<void> {
+  await rm(lockPath, { force: true });
+  heldLocks.delete(lockPath);
 }
 
 function isAlive(pid: number): boolean {
@@ -155,7 +181,7 @@ export class NamespaceStore {
       );
       return new NamespaceStore(namespace, opened.log, folder, lockPath, afterTxid, options);
     } catch (error) {
-      await rm(lockPath, { force: true });
+      await releaseLock(lockPath);
       throw error;
     }
   }
@@ -247,6 +273,6 @@ export class NamespaceStore {
     await this.#log
       .close()
       .catch((error: Error) => this.#logger.error({ err: error }, "edit log close failed"));
-    await rm(this.#lockPath, { force: true });
+    await releaseLock(this.#lockPath);
   }
 }
