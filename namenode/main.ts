@@ -6,6 +6,7 @@
  */
 import { ConfigError, createLogger, formatUsage, loadSecret } from "#protocol";
 import { namenodeFlags, parseNamenodeConfig } from "./config.js";
+import { EditLogCorruptError } from "./edit_log.js";
 import { NameNode } from "./namenode.js";
 
 const argv = process.argv.slice(2);
@@ -56,6 +57,10 @@ try {
   process.on("SIGINT", () => stop("SIGINT"));
 } catch (error) {
   logger.fatal({ err: error }, "NameNode failed to start");
-  process.stderr.write(`bigfs-namenode: ${(error as Error).message}\n`);
+  const hint =
+    error instanceof EditLogCorruptError
+      ? "\nTo start anyway, run with --recover: the log is cut at that offset and the records after it are dropped."
+      : "";
+  process.stderr.write(`bigfs-namenode: ${(error as Error).message}${hint}\n`);
   process.exit(1);
 }
