@@ -437,11 +437,14 @@ export class Connection {
         this.#options.onPush?.(entry!.name as PushName, frame.body);
         return;
       }
-      case FrameKind.CANCEL:
-        this.#running
-          .get(frame.requestId)
-          ?.controller.abort(new BigFsError("UNAVAILABLE", `Request cancelled by ${this.remote}`));
+      case FrameKind.CANCEL: {
+        const running = this.#running.get(frame.requestId);
+        const reason = new BigFsError("UNAVAILABLE", `Request cancelled by ${this.remote}`);
+        running?.controller.abort(reason);
+        // A handler waiting for the stream's next item must wake up too.
+        running?.items.end(reason);
         return;
+      }
       case FrameKind.DATA:
       case FrameKind.MESSAGE:
         this.#streamOf(frame.requestId)?.push(

@@ -19,6 +19,14 @@ export type StreamItem = DataFrame | StreamMessage;
 /** Called when the queue goes over or back under its byte bound. */
 export type PressureListener = (overBound: boolean) => void;
 
+/**
+ * What an item counts against the bound: its bytes, or for a control message a flat 1 KiB,
+ * so a peer cannot queue messages without limit either.
+ */
+function weightOf(item: StreamItem): number {
+  return item.kind === 5 ? item.bytes.byteLength : 1024;
+}
+
 /** A bounded queue of stream items with an async iterator for the consumer. */
 export class StreamQueue implements AsyncIterable<StreamItem> {
   readonly #bytesMax: number;
@@ -35,7 +43,7 @@ export class StreamQueue implements AsyncIterable<StreamItem> {
     this.#onPressure = onPressure;
   }
 
-  /** Bytes queued and not yet taken. */
+  /** Bytes queued and not yet taken (a control message counts 1 KiB). */
   get bufferedBytes(): number {
     return this.#bufferedBytes;
   }
@@ -44,12 +52,10 @@ export class StreamQueue implements AsyncIterable<StreamItem> {
   push(item: StreamItem): void {
     if (this.#ended) return;
     this.#items.push(item);
-    if (item.kind === 5) {
-      this.#bufferedBytes += item.bytes.byteLength;
-      if (!this.#overBound && this.#bufferedBytes > this.#bytesMax) {
-        this.#overBound = true;
-        this.#onPressure(true);
-      }
+    this.#bufferedBytes += weightOf(item);
+    if (!this.#overBound && this.#bufferedBytes > this.#bytesMax) {
+      this.#overBound = true;
+      this.#onPressure(true);
     }
     this.#wake();
   }
@@ -75,10 +81,8 @@ export class StreamQueue implements AsyncIterable<StreamItem> {
     for (;;) {
       const item = this.#items.shift();
       if (item !== undefined) {
-        if (item.kind === 5) {
-          this.#bufferedBytes -= item.bytes.byteLength;
-          if (this.#bufferedBytes <= this.#bytesMax / 2) this.#release();
-        }
+        this.#bufferedBytes -= weightOf(item);
+        if (this.#bufferedBytes <= this.#bytesMax / 2) this.#release();
         return item;
       }
       if (this.#ended) {

@@ -71,6 +71,34 @@ test("a request past its deadline fails with TIMEOUT and the server is told to s
   }
 });
 
+test("a cancelled request wakes a handler that waits for its stream", async () => {
+  let handlerEnded: unknown;
+  const { server, client } = await pair(async (request) => {
+    try {
+      for await (const _item of request.items) {
+        // Never fed: the requester gives up first.
+      }
+      handlerEnded = "ended";
+    } catch (error) {
+      handlerEnded = error;
+    }
+    return { stored: [], size: 0, xxh64: 0n };
+  });
+  try {
+    const write = await client.open(
+      "WRITE_CHUNK",
+      { chunkId: 1n, generation: 1n, token: new Uint8Array(58), downstream: [] },
+      { timeoutMs: 100 },
+    );
+    assert.is((await rejection(write.response)).code, "TIMEOUT");
+    const ended = await waitFor(() => handlerEnded, 5_000, { what: "the handler to wake up" });
+    assert.is((ended as BigFsError).code, "UNAVAILABLE");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
 test("closing a connection fails every pending request with UNAVAILABLE", async () => {
   const seen: IncomingRequest[] = [];
   const { server, client } = await pair(hanging(seen));

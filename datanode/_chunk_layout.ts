@@ -1,0 +1,141 @@
+/**
+ * Where a chunk store keeps its files, and the small file-system helpers it shares.
+ *
+ * ```
+ * <dataDir>/chunks/<id & 0xff, 2 hex>/<(id >> 8) & 0xff, 2 hex>/chunk_<id>_<generation>.data
+ * <dataDir>/chunks/<id & 0xff, 2 hex>/<(id >> 8) & 0xff, 2 hex>/chunk_<id>_<generation>.meta
+ * <dataDir>/tmp/chunk_<id>_<generation>_<sequence>.(data|meta).tmp    files being written
+ * <dataDir>/corrupt/<name>.<unix ms>                                  quarantined at start-up
+ * ```
+ *
+ * Two levels of 256 folders keep every folder small (a million chunks is about 15 files per
+ * folder) and spread sequential ids evenly, since the low byte picks the first level. `tmp/`
+ * sits on the same file system as `chunks/`, so renaming a finished file into place is atomic.
+ * Paths are built only from bigint ids and generations (checked to be u64s) and numbers, never
+ * from strings that came over the network.
+ *
+ * @module
+ */
+import { mkdir, open } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import { BigFsError } from "../protocol/mod.js";
+
+const u64Max = 2n ** 64n - 1n;
+
+export const chunksFolderName = "chunks";
+export const tmpFolderName = "tmp";
+export const corruptFolderName = "corrupt";
+
+/** Names of finalised chunk files: id, generation, kind. */
+export const chunkFileNamePattern = /^chunk_(\d{1,20})_(\d{1,20})\.(data|meta)$/;
+/** Names of files being written. */
+export const tempFileNamePattern = /^chunk_\d{1,20}_\d{1,20}_\d{1,20}\.(data|meta)\.tmp$/;
+/** Names of the two folder levels under `chunks/`. */
+export const levelFolderNamePattern = /^[0-9a-f]{2}$/;
+
+/** The two kinds of file a chunk replica has. */
+export type ChunkFileKind = "data" | "meta";
+
+/** Throws unless `value` is a bigint in the u64 range: anything else is a caller's bug. */
+export function assertU64(value: bigint, what: string): void {
+  if (typeof value !== "bigint") {
+    throw new TypeError(`Cannot use ${what}: ${String(value)} is a ${typeof value}, not a bigint`);
+  }
+  if (value < 0n || value > u64Max)
+    throw new RangeError(`Cannot use ${what}: ${value} is not a u64`);
+}
+
+function hex2(value: bigint): string {
+  return value.toString(16).padStart(2, "0");
+}
+
+/** The folder that holds chunk `id`'s files. */
+export function chunkFolder(dataDir: string, id: bigint): string {
+  return join(dataDir, chunksFolderName, hex2(id & 0xffn), hex2((id >> 8n) & 0xffn));
+}
+
+/** The name of a finalised chunk file. */
+export function chunkFileName(id: bigint, generation: bigint, kind: ChunkFileKind): string {
+  return `chunk_${id}_${generation}.${kind}`;
+}
+
+/** The path of a finalised chunk file. */
+export function chunkFilePath(
+  dataDir: string,
+  id: bigint,
+  generation: bigint,
+  kind: ChunkFileKind,
+): string {
+  return join(chunkFolder(dataDir, id), chunkFileName(id, generation, kind));
+}
+
+/** The path of a file being written; `sequence` tells apart writers of the same replica. */
+export function tempFilePath(
+  dataDir: string,
+  id: bigint,
+  generation: bigint,
+  sequence: number,
+  kind: ChunkFileKind,
+): string {
+  return join(dataDir, tmpFolderName, `chunk_${id}_${generation}_${sequence}.${kind}.tmp`);
+}
+
+/** fsyncs a folder, so the names created, renamed or removed in it are durable. */
+export async function syncFolder(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/**
+ * Creates a chunk folder (and its parent level) if missing. A folder just created is only
+ * durable once its parent is fsynced, so the parents of whatever was created are.
+ */
+export async function ensureChunkFolder(folder: string): Promise<void> {
+  const firstCreated = await mkdir(folder, { recursive: true });
+  if (firstCreated === undefined) return;
+  await syncFolder(dirname(firstCreated));
+  if (firstCreated !== folder) await syncFolder(dirname(folder));
+}
+
+/** True for the errors a full disk or an exhausted quota raise. */
+export function isNoSpace(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === "ENOSPC" || code === "EDQUOT";
+}
+
+/** True when a file-system error says the file does not exist. */
+export function isNotFound(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === "ENOENT";
+}
+
+/** A full disk as the `NO_SPACE` error peers understand; other errors are returned as they are. */
+export function asNoSpace(error: unknown, action: string): unknown {
+  if (!isNoSpace(error)) return error;
+  return new BigFsError("NO_SPACE", `${action}: the disk is full`, { cause: error });
+}
+
+/** Writes all of `bytes` at `position`, however many calls that takes. */
+export async function writeAll(
+  handle: {
+    write(b: Uint8Array, o: number, l: number, p: number): Promise<{ bytesWritten: number }>;
+  },
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> {
+  let written = 0;
+  while (written < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(
+      bytes,
+      written,
+      bytes.byteLength - written,
+      position + written,
+    );
+    // Each pass writes at least one byte, so this loop ends.
+    if (!(bytesWritten > 0)) throw new Error(`write returned ${bytesWritten} bytes`);
+    written += bytesWritten;
+  }
+}

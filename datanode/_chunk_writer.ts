@@ -1,0 +1,213 @@
+/**
+ * {@linkcode ChunkWriter}: one replica being written, to temp files in `<dataDir>/tmp/`.
+ *
+ * Bytes are appended with positional writes straight from the caller's buffer and hashed as
+ * they arrive: each segment's xxh64 through a streaming hasher (so a segment split across
+ * writes needs no copy), and the whole chunk's through another. The store owns the space
+ * reservation and the commit (renames into place); this file owns the bytes.
+ *
+ * @module
+ */
+import { type FileHandle, open, rm } from "node:fs/promises";
+import { BigFsError, Xxh64Stream, xxh64 } from "../protocol/mod.js";
+import { asNoSpace, writeAll } from "./_chunk_layout.js";
+import { type ChunkMeta, encodeChunkMeta } from "./_chunk_meta.js";
+
+/** A finalised replica, as the store lists it. */
+export interface ReplicaInfo {
+  id: bigint;
+  generation: bigint;
+  size: number;
+  /** xxh64 of the whole chunk. */
+  xxh64: bigint;
+}
+
+/** What a writer needs from its store. @internal */
+export interface WriterHost {
+  readonly segmentBytes: number;
+  /** Grows the writer's reservation to cover a chunk of `sizeBytes`; throws `NO_SPACE`. */
+  reserve(writer: ChunkWriter, sizeBytes: number): void;
+  /** Gives back the writer's reservation and its claim on the id. Idempotent. */
+  release(writer: ChunkWriter): void;
+  /** Moves the finished temp files into place and indexes the replica. */
+  commit(writer: ChunkWriter, meta: ChunkMeta, metaBytes: number): Promise<ReplicaInfo>;
+}
+
+type WriterState = "open" | "finalizing" | "finalized" | "failed" | "aborted";
+
+/**
+ * Writes one chunk replica. Made by {@linkcode ChunkStore.createWriter}; call
+ * {@linkcode ChunkWriter.write} for each piece in order, then {@linkcode ChunkWriter.finalize},
+ * or {@linkcode ChunkWriter.abort}. Calls are queued, so a call made while another runs waits.
+ */
+export class ChunkWriter {
+  /** The chunk id. */
+  readonly id: bigint;
+  /** The generation being written. */
+  readonly generation: bigint;
+  /** Temp data file path. @internal */
+  readonly tempDataPath: string;
+  /** Temp metadata file path. @internal */
+  readonly tempMetaPath: string;
+
+  readonly #host: WriterHost;
+  readonly #handle: FileHandle;
+  readonly #whole = new Xxh64Stream();
+  readonly #segmentXxh64s: bigint[] = [];
+  #segment: Xxh64Stream | undefined;
+  #segmentFill = 0;
+  #size = 0;
+  #state: WriterState = "open";
+  #tail: Promise<unknown> = Promise.resolve();
+
+  /** @internal Use {@linkcode ChunkStore.createWriter}. */
+  constructor(
+    host: WriterHost,
+    fields: {
+      id: bigint;
+      generation: bigint;
+      handle: FileHandle;
+      tempDataPath: string;
+      tempMetaPath: string;
+    },
+  ) {
+    this.#host = host;
+    this.id = fields.id;
+    this.generation = fields.generation;
+    this.#handle = fields.handle;
+    this.tempDataPath = fields.tempDataPath;
+    this.tempMetaPath = fields.tempMetaPath;
+  }
+
+  /** Bytes written so far. */
+  get size(): number {
+    return this.#size;
+  }
+
+  /**
+   * Appends `bytes`, which the caller has already checked against their network checksum. The
+   * caller may reuse `bytes` once this resolves.
+   *
+   * @throws {BigFsError} `NO_SPACE` when the store's capacity or the disk is full; the writer
+   * has then already removed its temp file and released its space.
+   */
+  write(bytes: Uint8Array): Promise<void> {
+    return this.#enqueue(() => this.#write(bytes));
+  }
+
+  /**
+   * Makes the replica durable and visible: fdatasyncs the data, writes and fdatasyncs the
+   * metadata, renames both into place, fsyncs the folder. Replaces an older generation.
+   */
+  finalize(): Promise<ReplicaInfo> {
+    return this.#enqueue(() => this.#finalize());
+  }
+
+  /** Removes the temp files and releases the reservation. Idempotent; a no-op once finalised. */
+  abort(): Promise<void> {
+    const run = this.#tail.then(() => this.#discard("aborted"));
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  #enqueue<T>(operation: () => Promise<T>): Promise<T> {
+    const run = this.#tail.then(operation);
+    this.#tail = run.catch(() => {});
+    return run;
+  }
+
+  #assertOpen(action: string): void {
+    if (this.#state !== "open") {
+      throw new BigFsError(
+        "INVALID_ARGUMENT",
+        `Cannot ${action} chunk ${this.id}: the writer is ${this.#state}`,
+      );
+    }
+  }
+
+  async #write(bytes: Uint8Array): Promise<void> {
+    this.#assertOpen("write");
+    if (bytes.byteLength === 0) return;
+    try {
+      this.#host.reserve(this, this.#size + bytes.byteLength);
+      await writeAll(this.#handle, bytes, this.#size);
+    } catch (error) {
+      await this.#discard("failed");
+      throw asNoSpace(error, `Cannot write chunk ${this.id}`);
+    }
+    this.#hash(bytes);
+    this.#size += bytes.byteLength;
+  }
+
+  #hash(bytes: Uint8Array): void {
+    const segmentBytes = this.#host.segmentBytes;
+    this.#whole.update(bytes);
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      const take = Math.min(segmentBytes - this.#segmentFill, bytes.byteLength - offset);
+      const piece = bytes.subarray(offset, offset + take);
+      offset += take;
+      if (this.#segmentFill === 0 && take === segmentBytes) {
+        this.#segmentXxh64s.push(xxh64(piece));
+        continue;
+      }
+      this.#segment ??= new Xxh64Stream();
+      this.#segment.update(piece);
+      this.#segmentFill += take;
+      if (this.#segmentFill === segmentBytes) {
+        this.#segmentXxh64s.push(this.#segment.digest());
+        this.#segment = undefined;
+        this.#segmentFill = 0;
+      }
+    }
+  }
+
+  async #finalize(): Promise<ReplicaInfo> {
+    this.#assertOpen("finalize");
+    this.#state = "finalizing";
+    try {
+      if (this.#segment !== undefined) this.#segmentXxh64s.push(this.#segment.digest());
+      this.#segment = undefined;
+      const meta: ChunkMeta = {
+        id: this.id,
+        generation: this.generation,
+        sizeBytes: this.#size,
+        segmentBytes: this.#host.segmentBytes,
+        xxh64: this.#whole.digest(),
+        segmentXxh64s: this.#segmentXxh64s,
+      };
+      const metaBytes = encodeChunkMeta(meta);
+      this.#host.reserve(this, this.#size);
+      await this.#handle.datasync();
+      await this.#handle.close();
+      const metaHandle = await open(this.tempMetaPath, "wx");
+      try {
+        await writeAll(metaHandle, metaBytes, 0);
+        await metaHandle.datasync();
+      } finally {
+        await metaHandle.close();
+      }
+      const info = await this.#host.commit(this, meta, metaBytes.byteLength);
+      this.#state = "finalized";
+      return info;
+    } catch (error) {
+      await this.#discard("failed");
+      throw asNoSpace(error, `Cannot finalize chunk ${this.id}`);
+    }
+  }
+
+  /** Closes and removes the temp files and gives the space back, once. */
+  async #discard(state: "failed" | "aborted"): Promise<void> {
+    if (this.#state === "finalized" || this.#state === "failed" || this.#state === "aborted") {
+      return;
+    }
+    this.#state = state;
+    try {
+      await this.#handle.close().catch(() => {});
+      await rm(this.tempDataPath, { force: true });
+      await rm(this.tempMetaPath, { force: true });
+    } finally {
+      this.#host.release(this);
+    }
+  }
+}

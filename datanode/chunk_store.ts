@@ -1,0 +1,409 @@
+/**
+ * The DataNode's chunk store: chunk replicas on the local disk, each a data file and a metadata
+ * file holding an xxh64 per segment (default 256 KiB) and of the whole chunk.
+ *
+ * - Layout: `_chunk_layout.ts`. Metadata format, byte by byte: `_chunk_meta.ts`.
+ * - Writing: {@linkcode ChunkWriter} appends to temp files in `tmp/`, hashing as bytes arrive.
+ * - Finalising, in this order: fdatasync the data; write and fdatasync the metadata temp file;
+ *   rename the data into place, then the metadata (the commit point: a replica exists once
+ *   its metadata file has its name); fsync the chunk folder; then remove an older
+ *   generation's metadata, then its data. File names carry the generation, so no rename ever
+ *   overwrites a committed file, and a crash between any two steps leaves either the complete
+ *   old replica, or the complete new one (maybe next to the old one), plus files that
+ *   `open()` recognises as leftovers and removes (see `_chunk_scan.ts`).
+ * - Deleting: the replica leaves the index at once; then its metadata is removed (the commit
+ *   point), then its data, and the folder is fsynced.
+ * - Reading: `_chunk_read.ts`; every segment read is checked against its stored xxh64.
+ * - Space: {@linkcode ChunkStore.usedBytes} counts the files of finalised replicas plus what
+ *   open writers have reserved; a reservation that would pass `capacityBytes` is `NO_SPACE`,
+ *   as is `ENOSPC` from the disk. A failed write removes its temp file; nothing stored is
+ *   touched.
+ *
+ * @module
+ */
+import { mkdir, open, rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { BigFsError, createLogger, type Logger } from "../protocol/mod.js";
+import {
+  asNoSpace,
+  assertU64,
+  chunkFilePath,
+  chunkFolder,
+  chunksFolderName,
+  ensureChunkFolder,
+  isNotFound,
+  syncFolder,
+  tempFilePath,
+  tmpFolderName,
+} from "./_chunk_layout.js";
+import { type ChunkMeta, metaBytesFor } from "./_chunk_meta.js";
+import { loadMeta, readPieces, type VerifyHooks, verifyReplica } from "./_chunk_read.js";
+import { removeTempLeftovers, type StoredReplica, scanChunks } from "./_chunk_scan.js";
+import { ChunkWriter, type ReplicaInfo, type WriterHost } from "./_chunk_writer.js";
+
+export type { VerifyHooks } from "./_chunk_read.js";
+export { ChunkWriter, type ReplicaInfo } from "./_chunk_writer.js";
+
+/** Options for {@linkcode ChunkStore.open}. */
+export interface ChunkStoreOptions {
+  /** The most bytes the store may use, finalised chunks and writers' reservations together. */
+  capacityBytes: number;
+  /** Bytes per checksummed segment of new chunks; default 256 KiB. */
+  segmentBytes?: number;
+  logger?: Logger;
+}
+
+/** A piece of a chunk, as {@linkcode ChunkStore.read} yields it. */
+export interface ReadPiece {
+  /** Offset of `bytes` in the chunk. */
+  offset: number;
+  /** The bytes; the consumer owns them. */
+  bytes: Uint8Array;
+  /** xxh64 of `bytes`. */
+  xxh64: bigint;
+}
+
+/** Options for {@linkcode ChunkStore.createWriter}. */
+export interface CreateWriterOptions {
+  /** Space to reserve up front; default one segment. The reservation grows as bytes arrive. */
+  sizeBytesMax?: number;
+}
+
+const segmentBytesDefault = 256 * 1024;
+const segmentBytesMax = 64 * 1024 * 1024;
+
+function assertSize(value: number, what: string): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw new RangeError(`Cannot use ${what}: ${value} is not a non-negative integer`);
+  }
+}
+
+/** The checksummed store of chunk replicas in one data folder. */
+export class ChunkStore {
+  readonly #dataDir: string;
+  readonly #capacityBytes: number;
+  readonly #segmentBytes: number;
+  readonly #logger: Logger;
+  readonly #replicas: Map<bigint, StoredReplica>;
+  /** Ids being written; `null` while the writer's temp file is being created. */
+  readonly #writers = new Map<bigint, ChunkWriter | null>();
+  /** Space reserved per id being written. */
+  readonly #reservedBytesById = new Map<bigint, number>();
+  readonly #host: WriterHost;
+  #finalisedBytes: number;
+  #reservedBytes = 0;
+  #tempSequence = Date.now();
+  #closed = false;
+
+  private constructor(
+    dataDir: string,
+    options: ChunkStoreOptions,
+    logger: Logger,
+    replicas: Map<bigint, StoredReplica>,
+  ) {
+    this.#dataDir = dataDir;
+    this.#capacityBytes = options.capacityBytes;
+    this.#segmentBytes = options.segmentBytes ?? segmentBytesDefault;
+    this.#logger = logger;
+    this.#replicas = replicas;
+    this.#finalisedBytes = 0;
+    for (const replica of replicas.values()) this.#finalisedBytes += replica.footprintBytes;
+    this.#host = {
+      segmentBytes: this.#segmentBytes,
+      reserve: (writer, sizeBytes) => this.#reserve(writer.id, sizeBytes),
+      release: (writer) => {
+        if (this.#writers.get(writer.id) === writer) this.#release(writer.id);
+      },
+      commit: (writer, meta, metaBytes) => this.#commit(writer, meta, metaBytes),
+    };
+  }
+
+  /**
+   * Opens the store in `dataDir`, creating its folders if missing, removing temp files a crash
+   * left, and indexing finalised chunks from their metadata (data is not read). Chunks whose
+   * metadata does not check out are moved to `<dataDir>/corrupt/` and logged.
+   */
+  static async open(dataDir: string, options: ChunkStoreOptions): Promise<ChunkStore> {
+    assertSize(options.capacityBytes, "capacityBytes");
+    const segmentBytes = options.segmentBytes ?? segmentBytesDefault;
+    if (!Number.isSafeInteger(segmentBytes) || segmentBytes < 1 || segmentBytes > segmentBytesMax) {
+      throw new RangeError(`Cannot open chunk store: segmentBytes ${segmentBytes} is out of range`);
+    }
+    const logger = options.logger ?? createLogger({ name: "datanode", level: "silent" });
+    const startedMs = Date.now();
+    await mkdir(join(dataDir, chunksFolderName), { recursive: true });
+    await mkdir(join(dataDir, tmpFolderName), { recursive: true });
+    const tempRemoved = await removeTempLeftovers(dataDir, logger);
+    const replicas = await scanChunks(dataDir, logger);
+    const store = new ChunkStore(dataDir, options, logger, replicas);
+    logger.info(
+      {
+        path: dataDir,
+        chunks: replicas.size,
+        usedBytes: store.usedBytes,
+        tempRemoved,
+        durationMs: Date.now() - startedMs,
+      },
+      "chunk store opened",
+    );
+    if (store.usedBytes > store.capacityBytes) {
+      logger.warn({ usedBytes: store.usedBytes }, "chunk store holds more than its capacity");
+    }
+    return store;
+  }
+
+  /** The configured limit, in bytes. */
+  get capacityBytes(): number {
+    return this.#capacityBytes;
+  }
+
+  /** Bytes of finalised replicas' files plus bytes reserved by open writers. */
+  get usedBytes(): number {
+    return this.#finalisedBytes + this.#reservedBytes;
+  }
+
+  /** How many finalised replicas the store holds. */
+  get chunkCount(): number {
+    return this.#replicas.size;
+  }
+
+  /** Every finalised replica. Replicas added or removed while iterating may or may not appear. */
+  *list(): IterableIterator<ReplicaInfo> {
+    for (const replica of this.#replicas.values()) yield replica.info;
+  }
+
+  /** The finalised replica of chunk `id`, if the store has one. */
+  get(id: bigint): ReplicaInfo | undefined {
+    return this.#replicas.get(id)?.info;
+  }
+
+  /**
+   * Starts writing generation `generation` of chunk `id`.
+   *
+   * @throws {BigFsError} `EXISTS` while another writer for `id` is open, or when this
+   * generation is already stored; `STALE_GENERATION` when a newer one is stored; `NO_SPACE`
+   * when the reservation does not fit.
+   */
+  async createWriter(
+    id: bigint,
+    generation: bigint,
+    options: CreateWriterOptions = {},
+  ): Promise<ChunkWriter> {
+    assertU64(id, "chunk id");
+    assertU64(generation, "generation");
+    const sizeBytesMax = options.sizeBytesMax ?? this.#segmentBytes;
+    assertSize(sizeBytesMax, "sizeBytesMax");
+    this.#assertOpen(`write chunk ${id}`);
+    if (this.#writers.has(id)) {
+      throw new BigFsError("EXISTS", `Cannot write chunk ${id}: another writer has it open`);
+    }
+    this.#assertNotStored(id, generation);
+    const sequence = this.#tempSequence++;
+    const tempDataPath = tempFilePath(this.#dataDir, id, generation, sequence, "data");
+    const tempMetaPath = tempFilePath(this.#dataDir, id, generation, sequence, "meta");
+    // The writer claims the id and its space before the first await, so racing calls see it.
+    this.#writers.set(id, null);
+    try {
+      this.#reserve(id, sizeBytesMax);
+      const handle = await open(tempDataPath, "wx");
+      const writer = new ChunkWriter(this.#host, {
+        id,
+        generation,
+        handle,
+        tempDataPath,
+        tempMetaPath,
+      });
+      this.#writers.set(id, writer);
+      return writer;
+    } catch (error) {
+      this.#release(id);
+      throw asNoSpace(error, `Cannot write chunk ${id}`);
+    }
+  }
+
+  /**
+   * Reads chunk `id`, or the range of it, checking every segment against its stored xxh64.
+   * Pieces follow segment borders; a whole segment's piece carries the stored checksum. A
+   * zero-length range yields nothing. Errors surface from the first `next()`.
+   *
+   * @throws {BigFsError} `NOT_FOUND`; `INVALID_ARGUMENT` for a range past the end;
+   * `CHECKSUM_MISMATCH` naming the chunk and segment.
+   */
+  async *read(
+    id: bigint,
+    range: { offset?: number; length?: number } = {},
+  ): AsyncGenerator<ReadPiece, void, undefined> {
+    assertU64(id, "chunk id");
+    this.#assertOpen(`read chunk ${id}`);
+    let info = this.#found(id, "read");
+    const offset = range.offset ?? 0;
+    const length = range.length ?? Math.max(0, info.size - offset);
+    if (
+      !Number.isSafeInteger(offset) ||
+      !Number.isSafeInteger(length) ||
+      offset < 0 ||
+      length < 0
+    ) {
+      throw new BigFsError("INVALID_ARGUMENT", `Cannot read chunk ${id}: bad range`);
+    }
+    if (offset + length > info.size) {
+      throw new BigFsError(
+        "INVALID_ARGUMENT",
+        `Cannot read chunk ${id}: range ${offset}+${length} ends beyond its ${info.size} bytes`,
+      );
+    }
+    let meta: ChunkMeta;
+    try {
+      meta = await loadMeta(this.#path(info, "meta"), info);
+    } catch (error) {
+      // A newer generation may have replaced the one looked up; read that one instead.
+      const current = this.get(id);
+      if (!isNotFound(error) || current === undefined || current === info) {
+        throw isNotFound(error) ? this.#notFound(id, "read") : error;
+      }
+      info = current;
+      if (offset + length > info.size) throw this.#notFound(id, "read");
+      meta = await loadMeta(this.#path(info, "meta"), info);
+    }
+    yield* readPieces(this.#path(info, "data"), meta, offset, offset + length);
+  }
+
+  /**
+   * Re-reads chunk `id` in full: the metadata's own checksum, every segment and the whole-chunk
+   * xxh64. `hooks` let a scrubber pace the reads.
+   *
+   * @throws {BigFsError} `NOT_FOUND`; `CHECKSUM_MISMATCH` at the first thing that is wrong.
+   */
+  async verify(id: bigint, hooks: VerifyHooks = {}): Promise<void> {
+    assertU64(id, "chunk id");
+    this.#assertOpen(`verify chunk ${id}`);
+    const info = this.#found(id, "verify");
+    try {
+      await verifyReplica(this.#path(info, "data"), this.#path(info, "meta"), info, hooks);
+    } catch (error) {
+      throw isNotFound(error) ? this.#notFound(id, "verify") : error;
+    }
+  }
+
+  /** Deletes chunk `id`'s finalised replica; false when there was none. Open writers go on. */
+  async delete(id: bigint): Promise<boolean> {
+    assertU64(id, "chunk id");
+    this.#assertOpen(`delete chunk ${id}`);
+    const stored = this.#replicas.get(id);
+    if (stored === undefined) return false;
+    this.#replicas.delete(id);
+    this.#finalisedBytes -= stored.footprintBytes;
+    await this.#removeFiles(stored.info);
+    this.#logger.info({ chunkId: id, generation: stored.info.generation }, "chunk deleted");
+    return true;
+  }
+
+  /** Aborts open writers; later calls fail with `UNAVAILABLE`. Reads under way finish. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    const writers = [...this.#writers.values()].filter((writer) => writer !== null);
+    await Promise.allSettled(writers.map((writer) => writer.abort()));
+    this.#logger.info({ abortedWriters: writers.length }, "chunk store closed");
+  }
+
+  #assertOpen(action: string): void {
+    if (this.#closed) throw new BigFsError("UNAVAILABLE", `Cannot ${action}: the store is closed`);
+  }
+
+  #assertNotStored(id: bigint, generation: bigint): void {
+    const stored = this.#replicas.get(id)?.info;
+    if (stored === undefined || stored.generation < generation) return;
+    const code = stored.generation === generation ? "EXISTS" : "STALE_GENERATION";
+    throw new BigFsError(
+      code,
+      `Cannot write chunk ${id} generation ${generation}: generation ${stored.generation} is stored`,
+    );
+  }
+
+  #notFound(id: bigint, action: string): BigFsError {
+    return new BigFsError("NOT_FOUND", `Cannot ${action} chunk ${id}: no such chunk`);
+  }
+
+  #found(id: bigint, action: string): ReplicaInfo {
+    const info = this.get(id);
+    if (info === undefined) throw this.#notFound(id, action);
+    return info;
+  }
+
+  #path(info: ReplicaInfo, kind: "data" | "meta"): string {
+    return chunkFilePath(this.#dataDir, info.id, info.generation, kind);
+  }
+
+  /** What a chunk of `sizeBytes` may take on disk, rounded up to whole segments. */
+  #footprintFor(sizeBytes: number): number {
+    const rounded = Math.ceil(sizeBytes / this.#segmentBytes) * this.#segmentBytes;
+    return rounded + metaBytesFor(rounded, this.#segmentBytes);
+  }
+
+  #reserve(id: bigint, sizeBytes: number): void {
+    const held = this.#reservedBytesById.get(id) ?? 0;
+    const wanted = this.#footprintFor(sizeBytes);
+    if (wanted <= held) return;
+    if (this.usedBytes - held + wanted > this.#capacityBytes) {
+      throw new BigFsError(
+        "NO_SPACE",
+        `Cannot write chunk ${id}: ${wanted} bytes do not fit, ` +
+          `${this.usedBytes} of ${this.#capacityBytes} are used`,
+      );
+    }
+    this.#reservedBytesById.set(id, wanted);
+    this.#reservedBytes += wanted - held;
+  }
+
+  /** Gives back the space reserved for writing `id` and the claim on it. */
+  #release(id: bigint): void {
+    this.#reservedBytes -= this.#reservedBytesById.get(id) ?? 0;
+    this.#reservedBytesById.delete(id);
+    this.#writers.delete(id);
+  }
+
+  async #commit(writer: ChunkWriter, meta: ChunkMeta, metaBytes: number): Promise<ReplicaInfo> {
+    const { id, generation } = writer;
+    this.#assertNotStored(id, generation);
+    const folder = chunkFolder(this.#dataDir, id);
+    const info: ReplicaInfo = Object.freeze({
+      id,
+      generation,
+      size: meta.sizeBytes,
+      xxh64: meta.xxh64,
+    });
+    await ensureChunkFolder(folder);
+    const dataPath = this.#path(info, "data");
+    const metaPath = this.#path(info, "meta");
+    await rename(writer.tempDataPath, dataPath);
+    try {
+      await rename(writer.tempMetaPath, metaPath);
+      await syncFolder(folder);
+    } catch (error) {
+      await rm(metaPath, { force: true });
+      await rm(dataPath, { force: true });
+      throw error;
+    }
+    const old = this.#replicas.get(id);
+    this.#replicas.set(id, { info, footprintBytes: meta.sizeBytes + metaBytes });
+    this.#finalisedBytes += meta.sizeBytes + metaBytes - (old?.footprintBytes ?? 0);
+    this.#release(id);
+    this.#logger.info({ chunkId: id, generation, sizeBytes: meta.sizeBytes }, "chunk finalised");
+    if (old !== undefined) {
+      try {
+        await this.#removeFiles(old.info);
+      } catch (error) {
+        // The new replica is committed; the old files are removed at the next start-up.
+        this.#logger.error({ chunkId: id, err: error }, "cannot remove a replaced replica");
+      }
+    }
+    return info;
+  }
+
+  async #removeFiles(info: ReplicaInfo): Promise<void> {
+    await rm(this.#path(info, "meta"), { force: true });
+    await rm(this.#path(info, "data"), { force: true });
+    await syncFolder(chunkFolder(this.#dataDir, info.id));
+  }
+}

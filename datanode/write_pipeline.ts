@@ -1,0 +1,270 @@
+/**
+ * WRITE_CHUNK: one DataNode's part of a pipelined chunk write, as in HDFS.
+ *
+ * The request names the DataNodes after this one (`downstream`). For every DATA frame this
+ * DataNode checks the frame's xxh64 against its bytes before doing anything with them, then
+ * forwards the frame to the next DataNode and writes it to its own temp file, both at once.
+ * After the frame marked `end` it finalises its replica (fdatasync, rename) and waits for the
+ * downstream response; only with both does it answer upstream, `stored` listing itself and
+ * every DataNode after it. On the way it sends `{ ackedBytes }` messages upstream: bytes
+ * written here and acknowledged by every DataNode downstream (written, not yet fsynced).
+ *
+ * Any failure stops the whole pipeline: the local temp file (or a replica finalised before
+ * the downstream failed) is removed, the downstream request is cancelled, and the error
+ * names the DataNode at fault: the one that found a checksum mismatch or ran out of space,
+ * or the downstream one that died (`UNAVAILABLE`). No DataNode keeps part of a chunk.
+ *
+ * Memory per write is bounded by the connection's stream queue: a frame is taken from it only
+ * once the previous one is written locally and handed to the downstream socket.
+ */
+import {
+  BigFsError,
+  type IncomingRequest,
+  type Logger,
+  type ResponseOf,
+  verifyChunkToken,
+  xxh64,
+  xxh64Hex,
+} from "#protocol";
+import { Downstream } from "./_downstream.js";
+import { type DataNodeRef, describeDataNode, namingDataNode } from "./_naming.js";
+import type { ChunkStore, ChunkWriter, ReplicaInfo } from "./chunk_store.js";
+import type { PeerPool } from "./peer_pool.js";
+
+/** What a {@linkcode WritePipeline} works with. */
+export interface WritePipelineOptions {
+  store: ChunkStore;
+  /** The cluster secret, which chunk tokens are checked against. */
+  secret: Uint8Array;
+  /** This DataNode. */
+  self: DataNodeRef;
+  peers: PeerPool;
+  logger: Logger;
+  /** Called once a replica is finalised and the whole pipeline has acknowledged it. */
+  onStored: (replica: ReplicaInfo) => void;
+  /** A write whose sender sends nothing for this long fails with `TIMEOUT`; default 60 s. */
+  frameIdleTimeoutMs?: number;
+}
+
+/** Serves WRITE_CHUNK requests. */
+export class WritePipeline {
+  readonly #options: WritePipelineOptions;
+  #active = 0;
+
+  constructor(options: WritePipelineOptions) {
+    this.#options = options;
+  }
+
+  /** Writes in progress now. */
+  get activeWrites(): number {
+    return this.#active;
+  }
+
+  /** Serves one WRITE_CHUNK request; rejects with an error naming the DataNode at fault. */
+  async handle(request: IncomingRequest<"WRITE_CHUNK">): Promise<ResponseOf<"WRITE_CHUNK">> {
+    const { store, secret, self, peers } = this.#options;
+    const body = request.body;
+    const purpose = body.purpose ?? "write";
+    try {
+      verifyChunkToken(secret, body.token, {
+        chunkId: body.chunkId,
+        operation: purpose,
+        generation: body.generation,
+      });
+    } catch (error) {
+      throw namingDataNode(error, self);
+    }
+    const [next, ...rest] = body.downstream;
+    if (body.downstream.some((ref) => ref.id === self.id)) {
+      throw new BigFsError(
+        "INVALID_ARGUMENT",
+        `${describeDataNode(self)}: cannot write chunk ${body.chunkId}: it is its own downstream`,
+      );
+    }
+    const downstreamTokens = body.downstreamTokens;
+    if (downstreamTokens !== undefined && downstreamTokens.length !== body.downstream.length) {
+      throw new BigFsError(
+        "INVALID_ARGUMENT",
+        `${describeDataNode(self)}: cannot write chunk ${body.chunkId}: ` +
+          `${downstreamTokens.length} downstream tokens for ${body.downstream.length} DataNodes`,
+      );
+    }
+    this.#active += 1;
+    const startedMs = Date.now();
+    let writer: ChunkWriter | undefined;
+    let downstream: Downstream | undefined;
+    let finalised = false;
+    const acks = new UpstreamAcks(request);
+    try {
+      writer = await store.createWriter(body.chunkId, body.generation);
+      if (next !== undefined) {
+        downstream = await Downstream.open(
+          peers,
+          next,
+          {
+            chunkId: body.chunkId,
+            generation: body.generation,
+            token: downstreamTokens?.[0] ?? body.token,
+            downstream: rest,
+            ...(downstreamTokens ? { downstreamTokens: downstreamTokens.slice(1) } : {}),
+            ...(purpose === "replicate" ? { purpose } : {}),
+          },
+          { onAck: () => acks.update() },
+        );
+      }
+      acks.downstream = downstream;
+      const idleMs = this.#options.frameIdleTimeoutMs ?? 60_000;
+      await receive(request, { writer, downstream, acks, self, idleMs });
+      const [local, remote] = await Promise.allSettled([writer.finalize(), downstream?.result()]);
+      if (local.status === "rejected") throw local.reason;
+      finalised = true;
+      const replica = local.value;
+      if (remote.status === "rejected") throw remote.reason;
+      const stored = remote.value?.stored ?? [];
+      if (
+        remote.value &&
+        (remote.value.size !== replica.size || remote.value.xxh64 !== replica.xxh64)
+      ) {
+        throw new BigFsError(
+          "CHECKSUM_MISMATCH",
+          `${describeDataNode(downstream!.target)} stored ${remote.value.size} bytes with xxh64 ` +
+            `${xxh64Hex(remote.value.xxh64)}, but ${describeDataNode(self)} stored ` +
+            `${replica.size} bytes with xxh64 ${xxh64Hex(replica.xxh64)}`,
+        );
+      }
+      this.#options.onStored(replica);
+      this.#options.logger.info(
+        {
+          chunkId: body.chunkId,
+          generation: body.generation,
+          size: replica.size,
+          purpose,
+          downstream: stored,
+          durationMs: Date.now() - startedMs,
+        },
+        "chunk stored",
+      );
+      return { stored: [self.id, ...stored], size: replica.size, xxh64: replica.xxh64 };
+    } catch (error) {
+      const reason = namingDataNode(error, self);
+      downstream?.cancel(reason);
+      if (writer !== undefined && !finalised) await writer.abort().catch(() => {});
+      if (finalised) await store.delete(body.chunkId).catch(() => false);
+      this.#options.logger.warn(
+        { chunkId: body.chunkId, generation: body.generation, err: reason },
+        "chunk write failed",
+      );
+      throw reason;
+    } finally {
+      this.#active -= 1;
+    }
+  }
+}
+
+/** Sends `{ ackedBytes }` upstream as bytes are written here and acknowledged downstream. */
+class UpstreamAcks {
+  readonly #request: IncomingRequest<"WRITE_CHUNK">;
+  /** The next DataNode, whose acks bound ours; none at the end of the pipeline. */
+  downstream: Downstream | undefined;
+  #writtenBytes = 0;
+  #sentBytes = 0;
+
+  constructor(request: IncomingRequest<"WRITE_CHUNK">) {
+    this.#request = request;
+  }
+
+  written(bytes: number): void {
+    this.#writtenBytes = bytes;
+    this.update();
+  }
+
+  update(): void {
+    const acked = Math.min(this.#writtenBytes, this.downstream?.ackedBytes ?? Infinity);
+    if (acked <= this.#sentBytes) return;
+    this.#sentBytes = acked;
+    this.#request.sendMessage({ ackedBytes: acked }).catch(() => {});
+  }
+}
+
+/** Takes frames until the one marked `end`: checks, forwards and writes each. */
+interface Receiver {
+  writer: ChunkWriter;
+  downstream: Downstream | undefined;
+  acks: UpstreamAcks;
+  self: DataNodeRef;
+  idleMs: number;
+}
+
+async function receive(
+  request: IncomingRequest<"WRITE_CHUNK">,
+  { writer, downstream, acks, self, idleMs }: Receiver,
+): Promise<void> {
+  const { chunkId } = request.body;
+  let stop!: (error: unknown) => void;
+  const stopped = new Promise<never>((_resolve, reject) => {
+    stop = reject;
+  });
+  stopped.catch(() => {});
+  const onAbort = () =>
+    stop(new BigFsError("UNAVAILABLE", `Write of chunk ${chunkId} was cancelled upstream`));
+  if (request.signal.aborted) onAbort();
+  request.signal.addEventListener("abort", onAbort, { once: true });
+  downstream?.failure.catch(stop);
+  try {
+    let offset = 0;
+    for (;;) {
+      const idle = setTimeout(() => {
+        stop(
+          new BigFsError(
+            "TIMEOUT",
+            `${describeDataNode(self)}: no frame of chunk ${chunkId} came for ${idleMs} ms`,
+          ),
+        );
+      }, idleMs);
+      const item = await Promise.race([request.items.next(), stopped]).finally(() =>
+        clearTimeout(idle),
+      );
+      if (item === undefined) {
+        throw new BigFsError(
+          "UNAVAILABLE",
+          `Write of chunk ${chunkId} ended before its last frame`,
+        );
+      }
+      if (item.kind !== 5) continue;
+      if (item.chunkId !== chunkId || item.offset !== BigInt(offset)) {
+        throw new BigFsError(
+          "INVALID_ARGUMENT",
+          `Cannot write chunk ${chunkId}: expected a frame of chunk ${chunkId} at offset ${offset}, ` +
+            `got chunk ${item.chunkId} at offset ${item.offset}`,
+        );
+      }
+      const actual = xxh64(item.bytes);
+      if (actual !== item.xxh64) {
+        throw new BigFsError(
+          "CHECKSUM_MISMATCH",
+          `${describeDataNode(self)} found a checksum mismatch in chunk ${chunkId} at offset ` +
+            `${offset}: the frame says ${xxh64Hex(item.xxh64)}, its bytes hash to ${xxh64Hex(actual)}`,
+        );
+      }
+      const local = writer.write(item.bytes);
+      const forwarded = downstream?.send({
+        chunkId,
+        offset: item.offset,
+        bytes: item.bytes,
+        xxh64: item.xxh64,
+        end: item.end,
+      });
+      try {
+        await Promise.race([Promise.all([local, forwarded]), stopped]);
+      } finally {
+        // Never leave a write to the temp file running while the writer is aborted.
+        await local.catch(() => {});
+      }
+      offset += item.bytes.byteLength;
+      acks.written(offset);
+      if (item.end) return;
+    }
+  } finally {
+    request.signal.removeEventListener("abort", onAbort);
+  }
+}

@@ -1,0 +1,347 @@
+import { randomBytes } from "node:crypto";
+import { copyFile, mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { chunkFilePath, chunkFolder } from "../../datanode/_chunk_layout.js";
+import { decodeChunkMeta, encodeChunkMeta } from "../../datanode/_chunk_meta.js";
+import { ChunkStore, type ReadPiece } from "../../datanode/chunk_store.js";
+import { BigFsError, type ErrorCodeName, xxh64 } from "../../protocol/mod.js";
+
+const segmentBytes = 1024;
+const folders: string[] = [];
+
+async function newFolder(): Promise<string> {
+  const folder = await mkdtemp(join(tmpdir(), "bigfs-chunk-store-"));
+  folders.push(folder);
+  return folder;
+}
+
+function open(folder: string, capacityBytes = 1 << 30): Promise<ChunkStore> {
+  return ChunkStore.open(folder, { capacityBytes, segmentBytes });
+}
+
+/** Writes `bytes` as chunk `id` in pieces of the given sizes (cycled), then finalises. */
+async function put(
+  store: ChunkStore,
+  id: bigint,
+  bytes: Uint8Array,
+  generation = 1n,
+  sizes = [777],
+) {
+  const writer = await store.createWriter(id, generation, { sizeBytesMax: bytes.byteLength });
+  for (let offset = 0, index = 0; offset < bytes.byteLength; index++) {
+    const size = sizes[index % sizes.length]!;
+    await writer.write(bytes.subarray(offset, offset + size));
+    offset += size;
+  }
+  return writer.finalize();
+}
+
+async function collect(pieces: AsyncIterable<ReadPiece>): Promise<ReadPiece[]> {
+  const all: ReadPiece[] = [];
+  for await (const piece of pieces) all.push(piece);
+  return all;
+}
+
+function joined(pieces: ReadPiece[]): Uint8Array {
+  return Buffer.concat(pieces.map((piece) => piece.bytes));
+}
+
+async function rejects(promise: Promise<unknown>, code: ErrorCodeName, pattern?: RegExp) {
+  try {
+    await promise;
+  } catch (error) {
+    assert.instance(error, BigFsError);
+    assert.is((error as BigFsError).code, code, (error as Error).message);
+    if (pattern) assert.match((error as Error).message, pattern);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+async function flipByte(path: string, offset: number): Promise<void> {
+  const bytes = await readFile(path);
+  bytes[offset]! ^= 0x40;
+  await writeFile(path, bytes);
+}
+
+test("pieces of odd sizes across segment borders read back whole, segment by segment", async () => {
+  const store = await open(await newFolder());
+  const bytes = randomBytes(10 * segmentBytes + 333);
+  const info = await put(store, 7n, bytes, 3n, [1, 1023, 1025, 4000, 17]);
+  assert.equal(info, { id: 7n, generation: 3n, size: bytes.byteLength, xxh64: xxh64(bytes) });
+  assert.equal(store.get(7n), info);
+  const pieces = await collect(store.read(7n));
+  assert.equal(joined(pieces), bytes);
+  assert.is(pieces.length, 11);
+  for (const [index, piece] of pieces.entries()) {
+    assert.is(piece.offset, index * segmentBytes);
+    assert.is(piece.xxh64, xxh64(piece.bytes));
+  }
+  assert.is(pieces.at(-1)!.bytes.byteLength, 333);
+  await store.verify(7n);
+  await store.close();
+});
+
+test("ranges read the right bytes with the right checksums; past the end is refused", async () => {
+  const store = await open(await newFolder());
+  const bytes = randomBytes(5 * segmentBytes + 100);
+  await put(store, 1n, bytes);
+  const ranges = [
+    { offset: 0, length: 100 },
+    { offset: 1000, length: 2500 },
+    { offset: 2048, length: 1024 },
+    { offset: bytes.byteLength - 7, length: 7 },
+    { offset: 3000 },
+  ];
+  for (const range of ranges) {
+    const pieces = await collect(store.read(1n, range));
+    const end = range.length === undefined ? bytes.byteLength : range.offset + range.length;
+    assert.equal(joined(pieces), bytes.subarray(range.offset, end), JSON.stringify(range));
+    assert.is(pieces[0]!.offset, range.offset);
+    for (const piece of pieces) {
+      assert.is(piece.xxh64, xxh64(piece.bytes));
+      const segment = Math.floor(piece.offset / segmentBytes);
+      const pieceEnd = piece.offset + piece.bytes.byteLength;
+      assert.ok(pieceEnd <= (segment + 1) * segmentBytes, "a piece stays within one segment");
+    }
+  }
+  assert.is((await collect(store.read(1n, { offset: 500, length: 0 }))).length, 0);
+  assert.is((await collect(store.read(1n, { offset: bytes.byteLength }))).length, 0);
+  await rejects(collect(store.read(1n, { offset: 5000, length: 500 })), "INVALID_ARGUMENT");
+  await rejects(collect(store.read(1n, { offset: bytes.byteLength + 1 })), "INVALID_ARGUMENT");
+  await rejects(collect(store.read(1n, { offset: -1 })), "INVALID_ARGUMENT");
+  await rejects(collect(store.read(2n)), "NOT_FOUND");
+  await rejects(store.verify(2n), "NOT_FOUND");
+  await store.close();
+});
+
+test("an empty chunk is stored, listed and read as nothing", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const writer = await store.createWriter(9n, 1n);
+  const info = await writer.finalize();
+  assert.is(info.size, 0);
+  assert.is(info.xxh64, xxh64(new Uint8Array()));
+  assert.is((await collect(store.read(9n))).length, 0);
+  await store.verify(9n);
+  const reopened = await open(folder);
+  assert.equal(reopened.get(9n), info);
+});
+
+test("a restart keeps finalised chunks and removes what a crash left", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const kept = randomBytes(3000);
+  await put(store, 1n, kept);
+  const crashed = await store.createWriter(2n, 1n);
+  await crashed.write(randomBytes(1500));
+  await writeFile(join(folder, "tmp", "chunk_3_1_99.meta.tmp"), "x");
+  // A finalise cut between the renames: the data is in place, its metadata never was.
+  await put(store, 5n, randomBytes(100));
+  await rm(chunkFilePath(folder, 5n, 1n, "meta"));
+  assert.ok((await readdir(join(folder, "tmp"))).length >= 2);
+
+  const reopened = await open(folder);
+  assert.equal(await readdir(join(folder, "tmp")), []);
+  assert.equal(
+    [...reopened.list()].map((info) => info.id),
+    [1n],
+  );
+  assert.equal(joined(await collect(reopened.read(1n))), kept);
+  assert.equal(await readdir(chunkFolder(folder, 5n)), []);
+  assert.is(reopened.usedBytes, 3000 + 64 + 8 * 3);
+  await store.close();
+});
+
+test("a replace cut short by a crash leaves the complete old or the complete new replica", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const old = randomBytes(2000);
+  await put(store, 8n, old, 1n);
+  await store.close();
+  // New data renamed into place, its metadata not: the old replica stands.
+  await copyFile(chunkFilePath(folder, 8n, 1n, "data"), chunkFilePath(folder, 8n, 2n, "data"));
+  const afterFirstRename = await open(folder);
+  assert.is(afterFirstRename.get(8n)?.generation, 1n);
+  assert.equal(joined(await collect(afterFirstRename.read(8n))), old);
+  assert.equal(await readdir(chunkFolder(folder, 8n)), ["chunk_8_1.data", "chunk_8_1.meta"]);
+  // Both renames done, the old files not yet removed: the new replica stands.
+  const fresh = randomBytes(1500);
+  const writer = await afterFirstRename.createWriter(8n, 2n);
+  await writer.write(fresh);
+  await writer.finalize();
+  await afterFirstRename.close();
+  await writeFile(chunkFilePath(folder, 8n, 1n, "data"), old);
+  const meta = decodeChunkMeta(await readFile(chunkFilePath(folder, 8n, 2n, "meta")), "test");
+  await writeFile(
+    chunkFilePath(folder, 8n, 1n, "meta"),
+    encodeChunkMeta({ ...meta, generation: 1n, sizeBytes: 2000, segmentXxh64s: [0n, 0n] }),
+  );
+  const afterCommit = await open(folder);
+  assert.is(afterCommit.get(8n)?.generation, 2n);
+  assert.equal(joined(await collect(afterCommit.read(8n))), fresh);
+  assert.equal(await readdir(chunkFolder(folder, 8n)), ["chunk_8_2.data", "chunk_8_2.meta"]);
+});
+
+test("a flipped data byte is found by read and by verify, naming chunk and segment", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const bytes = randomBytes(4 * segmentBytes);
+  await put(store, 12n, bytes);
+  await flipByte(chunkFilePath(folder, 12n, 1n, "data"), 2 * segmentBytes + 5);
+  await rejects(collect(store.read(12n)), "CHECKSUM_MISMATCH", /chunk 12 segment 2/);
+  await rejects(store.verify(12n), "CHECKSUM_MISMATCH", /chunk 12 segment 2/);
+  // Ranges that avoid the bad segment still read.
+  assert.equal(joined(await collect(store.read(12n, { length: 2048 }))), bytes.subarray(0, 2048));
+  await rejects(collect(store.read(12n, { offset: 2100, length: 1 })), "CHECKSUM_MISMATCH");
+});
+
+test("a flipped metadata byte is found by read and verify, and quarantined at start-up", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  await put(store, 13n, randomBytes(3000));
+  await put(store, 14n, randomBytes(3000));
+  const metaPath = chunkFilePath(folder, 13n, 1n, "meta");
+  for (const offset of [3, 20, 45, 60]) {
+    await flipByte(metaPath, offset);
+    await rejects(collect(store.read(13n)), "CHECKSUM_MISMATCH", /chunk 13/);
+    await rejects(store.verify(13n), "CHECKSUM_MISMATCH", /chunk 13/);
+    await flipByte(metaPath, offset);
+    await store.verify(13n);
+  }
+  await flipByte(metaPath, 70);
+  // A data file whose size disagrees with its metadata is quarantined too.
+  await truncate(chunkFilePath(folder, 14n, 1n, "data"), 2999);
+  await rejects(store.verify(14n), "CHECKSUM_MISMATCH");
+  const reopened = await open(folder);
+  assert.is(reopened.chunkCount, 0);
+  const quarantined = (await readdir(join(folder, "corrupt"))).sort();
+  assert.is(quarantined.length, 4);
+  assert.ok(quarantined[0]!.startsWith("chunk_13_1.data."));
+  assert.ok(quarantined[3]!.startsWith("chunk_14_1.meta."));
+  assert.is(reopened.usedBytes, 0);
+});
+
+test("every flipped byte of a metadata file fails to decode", () => {
+  const bytes = encodeChunkMeta({
+    id: 5n,
+    generation: 2n,
+    sizeBytes: 2500,
+    segmentBytes: 1024,
+    xxh64: 11n,
+    segmentXxh64s: [1n, 2n, 3n],
+  });
+  assert.is(bytes.byteLength, 64 + 24);
+  assert.is(decodeChunkMeta(bytes, "fixture").sizeBytes, 2500);
+  for (let offset = 0; offset < bytes.byteLength; offset++) {
+    for (const bit of [0x01, 0x80]) {
+      const flipped = bytes.slice();
+      flipped[offset]! ^= bit;
+      assert.throws(() => decodeChunkMeta(flipped, "fixture"), /metadata of fixture/);
+    }
+  }
+  assert.throws(() => decodeChunkMeta(bytes.subarray(0, 80), "fixture"), /bytes/);
+  assert.throws(() => decodeChunkMeta(new Uint8Array(0), "fixture"), /too short/);
+});
+
+test("NO_SPACE: a write past the capacity fails, removes its temp file, harms nothing", async () => {
+  const folder = await newFolder();
+  const store = await open(folder, 8 * segmentBytes);
+  const first = randomBytes(2 * segmentBytes);
+  await put(store, 1n, first);
+  const usedBefore = store.usedBytes;
+  await rejects(store.createWriter(2n, 1n, { sizeBytesMax: 7 * segmentBytes }), "NO_SPACE");
+  const writer = await store.createWriter(2n, 1n);
+  let failure: unknown;
+  try {
+    for (let index = 0; index < 10; index++) await writer.write(randomBytes(segmentBytes));
+  } catch (error) {
+    failure = error;
+  }
+  assert.instance(failure, BigFsError);
+  assert.is((failure as BigFsError).code, "NO_SPACE");
+  assert.equal(await readdir(join(folder, "tmp")), []);
+  assert.is(store.usedBytes, usedBefore);
+  await rejects(writer.finalize(), "INVALID_ARGUMENT");
+  await writer.abort();
+  assert.equal(joined(await collect(store.read(1n))), first);
+  await store.verify(1n);
+  assert.is(store.get(2n), undefined);
+  // The space is free again for a writer that fits.
+  await put(store, 3n, randomBytes(3 * segmentBytes));
+});
+
+test("abort removes the temp file and the reservation; a second writer is refused", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const writer = await store.createWriter(4n, 1n, { sizeBytesMax: 4096 });
+  assert.ok(store.usedBytes >= 4096);
+  await rejects(store.createWriter(4n, 2n), "EXISTS");
+  await writer.write(randomBytes(5000));
+  assert.is(writer.size, 5000);
+  await writer.abort();
+  await writer.abort();
+  assert.equal(await readdir(join(folder, "tmp")), []);
+  assert.is(store.usedBytes, 0);
+  assert.is(store.get(4n), undefined);
+  await rejects(writer.write(new Uint8Array(1)), "INVALID_ARGUMENT");
+  const again = await store.createWriter(4n, 1n);
+  await again.abort();
+});
+
+test("a newer generation replaces the older; an older or equal one is refused", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  await put(store, 6n, randomBytes(4000), 1n);
+  const newer = randomBytes(2500);
+  const info = await put(store, 6n, newer, 2n);
+  assert.is(store.get(6n), info);
+  assert.is(store.chunkCount, 1);
+  assert.equal(joined(await collect(store.read(6n))), newer);
+  assert.equal(await readdir(chunkFolder(folder, 6n)), ["chunk_6_2.data", "chunk_6_2.meta"]);
+  assert.is(store.usedBytes, 2500 + 64 + 8 * 3);
+  await rejects(store.createWriter(6n, 1n), "STALE_GENERATION");
+  await rejects(store.createWriter(6n, 2n), "EXISTS");
+  assert.is(await store.delete(6n), true);
+  assert.is(await store.delete(6n), false);
+  assert.equal(await readdir(chunkFolder(folder, 6n)), []);
+  await rejects(collect(store.read(6n)), "NOT_FOUND");
+  assert.is(store.usedBytes, 0);
+});
+
+test("2000 small chunks are all listed after a restart", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const ids = Array.from({ length: 2000 }, (_, index) => BigInt(index) * 7919n + 1n);
+  for (let start = 0; start < ids.length; start += 100) {
+    await Promise.all(
+      ids.slice(start, start + 100).map((id) => put(store, id, Buffer.from(`chunk ${id}`))),
+    );
+  }
+  assert.is(store.chunkCount, 2000);
+  const reopened = await open(folder);
+  assert.is(reopened.chunkCount, 2000);
+  const listed = [...reopened.list()].map((info) => info.id).sort((a, b) => (a < b ? -1 : 1));
+  assert.equal(listed, ids);
+  assert.is(reopened.usedBytes, store.usedBytes);
+  assert.equal(joined(await collect(reopened.read(ids[1234]!))), Buffer.from(`chunk ${ids[1234]}`));
+});
+
+test("a closed store refuses work and aborts open writers", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const writer = await store.createWriter(1n, 1n);
+  await writer.write(randomBytes(10));
+  await store.close();
+  assert.equal(await readdir(join(folder, "tmp")), []);
+  await rejects(store.createWriter(2n, 1n), "UNAVAILABLE");
+});
+
+test.after(async () => {
+  for (const folder of folders) await rm(folder, { recursive: true, force: true });
+});
+
+test.run();
