@@ -9,10 +9,12 @@ import {
   BigFsError,
   type BigFsServer,
   createLogger,
+  type FolderLock,
   type HostPort,
   type IncomingRequest,
   type Logger,
   listen,
+  lockFolder,
 } from "#protocol";
 import type { DataNodeRef } from "./_naming.js";
 import { ChunkStore } from "./chunk_store.js";
@@ -64,8 +66,16 @@ export class DataNode {
    */
   static async start(config: DataNodeConfig, options: DataNodeOptions): Promise<DataNode> {
     const logger = options.logger ?? createLogger({ name: "datanode", level: "silent" });
-    const id = await loadOrCreateDataNodeId(config.dataDir);
-    const store = await ChunkStore.open(config.dataDir, { capacityBytes: config.capacity, logger });
+    const lock = await lockFolder(config.dataDir, "DataNode");
+    let store: ChunkStore;
+    let id: string;
+    try {
+      id = await loadOrCreateDataNodeId(config.dataDir);
+      store = await ChunkStore.open(config.dataDir, { capacityBytes: config.capacity, logger });
+    } catch (error) {
+      await lock.release();
+      throw error;
+    }
     const handlers: Handlers = {};
     const inFlight = new Set<Promise<unknown>>();
     let server: BigFsServer;
@@ -87,12 +97,13 @@ export class DataNode {
       });
     } catch (error) {
       await store.close();
+      await lock.release();
       throw error;
     }
     const address = advertisedAddress(config, server.address.port);
     const self: DataNodeRef = { id, address };
     const peers = new PeerPool({ secret: options.secret, logger });
-    const parts = { store, peers, logger, inFlight } as Parts;
+    const parts = { store, peers, logger, inFlight, lock } as Parts;
     const reportCorrupt = (chunk: { id: bigint; generation: bigint }, reason: string) =>
       parts.link.reportCorrupt(chunk.id, chunk.generation, reason);
     const writes = new WritePipeline({
@@ -182,7 +193,7 @@ export class DataNode {
   }
 
   async #stop(): Promise<void> {
-    const { store, peers, link, runner, scrubber, logger, inFlight } = this.#parts;
+    const { store, peers, link, runner, scrubber, logger, inFlight, lock } = this.#parts;
     const startedMs = Date.now();
     await this.#server.close();
     await runner.stop();
@@ -190,6 +201,7 @@ export class DataNode {
     await Promise.allSettled([...inFlight]);
     await Promise.allSettled([scrubber?.stop(), link.stop()]);
     await store.close();
+    await lock.release();
     logger.info({ datanode: this.id, durationMs: Date.now() - startedMs }, "DataNode stopped");
   }
 }
@@ -202,6 +214,7 @@ interface Parts {
   link: NameNodeLink;
   runner: CommandRunner;
   scrubber: Scrubber | undefined;
+  lock: FolderLock;
 }
 
 interface Handlers {

@@ -14,9 +14,9 @@
  * durable (group commit shares one fdatasync among concurrent changes). If the log fails, the
  * store refuses every later change: nothing it could not make durable is ever acknowledged.
  */
-import { mkdir, open, readFile, rm } from "node:fs/promises";
-import { join, resolve } from "node:path";
-import { BigFsError, type Logger } from "#protocol";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { BigFsError, type FolderLock, type Logger, lockFolder } from "#protocol";
 import { loadNewestImage, writeImage } from "./checkpoint.js";
 import { EditLog } from "./edit_log.js";
 import { decodeOp, encodeOp, Namespace, type NamespaceOp, type OpResult } from "./namespace.js";
@@ -32,71 +32,12 @@ export interface NamespaceStoreOptions {
   checkpointEveryMs?: number;
 }
 
-/**
- * Lock files this process holds. The pid in a lock file cannot tell a second NameNode in this
- * same process (tests start several) from a stale lock left by an earlier process that had our
- * pid (common in containers), so the process remembers its own locks.
- */
-const heldLocks = new Set<string>();
-
-function folderInUse(dataDir: string, lockPath: string, holder: number): Error {
-  return new Error(
-    `Cannot start NameNode: data folder ${dataDir} is in use by process ${holder} (lock file ${lockPath})`,
-  );
-}
-
-/** The lock that keeps a second NameNode off a data folder. */
-async function takeLock(dataDir: string): Promise<string> {
-  const lockPath = join(resolve(dataDir), "in_use.lock");
-  if (heldLocks.has(lockPath)) throw folderInUse(dataDir, lockPath, process.pid);
-  // Reserved before the first await, so two starts in this process cannot both get past here.
-  heldLocks.add(lockPath);
-  try {
-    for (let attempt = 0; attempt < 2; attempt++) {
-      try {
-        const handle = await open(lockPath, "wx");
-        await handle.writeFile(`${process.pid}\n`);
-        await handle.close();
-        return lockPath;
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
-      }
-      const holder = Number.parseInt(await readFile(lockPath, "utf8").catch(() => ""), 10);
-      if (Number.isSafeInteger(holder) && holder > 0 && holder !== process.pid && isAlive(holder)) {
-        throw folderInUse(dataDir, lockPath, holder);
-      }
-      // The holder is gone (killed without cleaning up), or was an earlier process with our
-      // pid (this process holds no lock there): the lock is stale.
-      await rm(lockPath, { force: true });
-    }
-    throw new Error(`Cannot start NameNode: could not take the lock ${lockPath}`);
-  } catch (error) {
-    heldLocks.delete(lockPath);
-    throw error;
-  }
-}
-
-/** Releases a lock {@linkcode takeLock} took. */
-async function releaseLock(lockPath: string): Promise<void> {
-  await rm(lockPath, { force: true });
-  heldLocks.delete(lockPath);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** The namespace, made durable by the edit log and checkpoints. */
 export class NamespaceStore {
   readonly namespace: Namespace;
   readonly #log: EditLog;
   readonly #folder: string;
-  readonly #lockPath: string;
+  readonly #lock: FolderLock;
   readonly #logger: Logger;
   readonly #checkpointEveryRecords: number;
   readonly #timer: NodeJS.Timeout;
@@ -109,14 +50,14 @@ export class NamespaceStore {
     namespace: Namespace,
     log: EditLog,
     folder: string,
-    lockPath: string,
+    lock: FolderLock,
     checkpointTxid: bigint,
     options: NamespaceStoreOptions,
   ) {
     this.namespace = namespace;
     this.#log = log;
     this.#folder = folder;
-    this.#lockPath = lockPath;
+    this.#lock = lock;
     this.#logger = options.logger;
     this.#checkpointTxid = checkpointTxid;
     this.#checkpointEveryRecords = options.checkpointEveryRecords ?? 100_000;
@@ -130,7 +71,7 @@ export class NamespaceStore {
   static async open(dataDir: string, options: NamespaceStoreOptions): Promise<NamespaceStore> {
     const { logger } = options;
     await mkdir(dataDir, { recursive: true });
-    const lockPath = await takeLock(dataDir);
+    const lock = await lockFolder(dataDir, "NameNode");
     try {
       const folder = join(dataDir, "current");
       await mkdir(folder, { recursive: true });
@@ -179,9 +120,9 @@ export class NamespaceStore {
         },
         "namespace loaded",
       );
-      return new NamespaceStore(namespace, opened.log, folder, lockPath, afterTxid, options);
+      return new NamespaceStore(namespace, opened.log, folder, lock, afterTxid, options);
     } catch (error) {
-      await releaseLock(lockPath);
+      await lock.release();
       throw error;
     }
   }
@@ -273,6 +214,6 @@ export class NamespaceStore {
     await this.#log
       .close()
       .catch((error: Error) => this.#logger.error({ err: error }, "edit log close failed"));
-    await releaseLock(this.#lockPath);
+    await this.#lock.release();
   }
 }

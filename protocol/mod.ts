@@ -59,6 +59,7 @@ export {
   errorCodeName,
   isBigFsError,
 } from "./errors.js";
+export { type FolderLock, lockFolder } from "./folder_lock.js";
 export {
   type CancelFrame,
   type ControlFrame,

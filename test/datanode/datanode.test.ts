@@ -312,6 +312,18 @@ test("a restart keeps the id and every chunk, and registers again with a full re
   });
 });
 
+test("a second DataNode on the same data folder refuses to start, naming the lock", async () => {
+  await withWorld(async (world) => {
+    const dataDir = await world.folder();
+    await world.start(dataDir);
+    const config = parseDataNodeConfig([
+      ...["--data-dir", dataDir, "--port", "0", "--namenode", world.namenode.address],
+    ]);
+    const error = await rejection(DataNode.start(config, { secret }));
+    assert.match(error.message, /Cannot start DataNode: data folder .* is in use by process \d+/);
+  });
+});
+
 test("stopping aborts a write in flight: its temp file goes and no replica is kept", async () => {
   await withWorld(async (world) => {
     const dataDir = await world.folder();
