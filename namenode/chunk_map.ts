@@ -21,7 +21,11 @@
  * - Health counts committed chunks only (a chunk being written is not missing), each in
  *   exactly one bucket, the first that applies: `missing` (no live good replica), `corrupt`
  *   (a corrupt replica, but a good one too), `underReplicated`, `overReplicated`, `healthy`.
- *   So the buckets add up to `chunks`, and fsck lists each problem chunk once.
+ *   So the buckets add up to `chunks`, and fsck lists each problem chunk once. Under- and
+ *   over-replication count the replicas the `counts` option accepts (a decommissioned
+ *   DataNode's are live and readable but count no more).
+ * - Each DataNode's stored bytes (the committed sizes of the replicas it holds, corrupt ones
+ *   included) are kept up to date as replicas come and go: the balancer's measure of use.
  *
  * Memory: the NameNode holds about a million chunks, so an entry is one small object whose
  * replica holders are a short array of interned DataNode numbers, not a Set of strings.
@@ -96,6 +100,11 @@ export interface ChunkHealth {
 export interface ChunkMapOptions {
   /** Whether a DataNode is alive; replicas on others do not count. Default: all are. */
   isLive?: (datanodeId: string) => boolean;
+  /**
+   * Whether a live DataNode's replicas count toward a chunk's replication in health figures.
+   * Default: all do.
+   */
+  counts?: (datanodeId: string) => boolean;
 }
 
 interface Entry {
@@ -113,13 +122,16 @@ interface Entry {
 /** Every chunk the namespace refers to, and which DataNodes hold its replicas. */
 export class ChunkMap {
   readonly #isLive: (datanodeId: string) => boolean;
+  readonly #counts: (datanodeId: string) => boolean;
   readonly #chunks = new Map<bigint, Entry>();
   readonly #numberOf = new Map<string, number>();
   readonly #datanodeIds: string[] = [];
   readonly #chunksOf: Set<bigint>[] = [];
+  readonly #bytesOf: number[] = [];
 
   constructor(options: ChunkMapOptions = {}) {
     this.#isLive = options.isLive ?? (() => true);
+    this.#counts = options.counts ?? (() => true);
   }
 
   /** Chunks known, committed or not. */
@@ -146,6 +158,7 @@ export class ChunkMap {
   /** Records a chunk's final size. */
   commitChunk(id: bigint, size: number): void {
     const entry = this.#entry(id, "commit");
+    for (const number of entry.holders) this.#bytesOf[number]! += size - entry.size;
     entry.size = size;
     entry.committed = true;
   }
@@ -160,7 +173,10 @@ export class ChunkMap {
     const entry = this.#chunks.get(id);
     if (!entry) return [];
     this.#chunks.delete(id);
-    for (const number of entry.holders) this.#chunksOf[number]!.delete(id);
+    for (const number of entry.holders) {
+      this.#chunksOf[number]!.delete(id);
+      this.#bytesOf[number]! -= entry.size;
+    }
     return entry.holders.map((number) => this.#datanodeIds[number]!);
   }
 
@@ -194,8 +210,9 @@ export class ChunkMap {
    */
   fullReport(datanodeId: string, reports: Iterable<ReplicaReport>): FullReportResult {
     const number = this.#intern(datanodeId);
-    const before = this.#chunksOf[number]!;
-    this.#chunksOf[number] = new Set();
+    // Emptied in place, not replaced, so live views from `chunksOn` stay valid.
+    const before = new Set(this.#chunksOf[number]!);
+    this.#chunksOf[number]!.clear();
     const result: FullReportResult = { stored: 0, problems: [] };
     for (const report of reports) {
       const outcome = this.reportReplica(datanodeId, report);
@@ -266,6 +283,38 @@ export class ChunkMap {
     return live;
   }
 
+  /** Every DataNode holding a replica, good or corrupt, live or not yet declared dead. */
+  holders(id: bigint): string[] {
+    const entry = this.#chunks.get(id);
+    return entry ? entry.holders.map((number) => this.#datanodeIds[number]!) : [];
+  }
+
+  /** True when the DataNode holds a replica of the chunk, good or corrupt. */
+  holds(datanodeId: string, id: bigint): boolean {
+    const number = this.#numberOf.get(datanodeId);
+    return number !== undefined && this.#chunksOf[number]!.has(id);
+  }
+
+  /**
+   * The chunks a DataNode holds a replica of. A live view: safe to keep across changes (as a
+   * Set iterator is), seeing chunks added later and skipping ones removed.
+   */
+  chunksOn(datanodeId: string): IterableIterator<bigint> {
+    const number = this.#numberOf.get(datanodeId);
+    return (number === undefined ? new Set<bigint>() : this.#chunksOf[number]!).values();
+  }
+
+  /** Every chunk id, as a live view that is safe to keep across changes (see `chunksOn`). */
+  ids(): IterableIterator<bigint> {
+    return this.#chunks.keys();
+  }
+
+  /** Committed bytes of the replicas a DataNode holds (0 for an unknown one). */
+  storedBytesOf(datanodeId: string): number {
+    const number = this.#numberOf.get(datanodeId);
+    return number === undefined ? 0 : this.#bytesOf[number]!;
+  }
+
   /** The DataNodes holding a corrupt replica, to delete once good copies exist. */
   corruptReplicas(id: bigint): string[] {
     const corrupt = this.#chunks.get(id)?.corrupt ?? [];
@@ -324,9 +373,16 @@ export class ChunkMap {
   }
 
   #statusOf(entry: Entry): { status: ChunkStatus; liveReplicas: number } {
-    const liveReplicas = this.#liveGood(entry);
+    let live = 0;
+    let liveReplicas = 0;
+    for (const number of entry.holders) {
+      const datanodeId = this.#datanodeIds[number]!;
+      if (isCorrupt(entry, number) || !this.#isLive(datanodeId)) continue;
+      live++;
+      if (this.#counts(datanodeId)) liveReplicas++;
+    }
     let status: ChunkStatus = "healthy";
-    if (liveReplicas === 0) status = "missing";
+    if (live === 0) status = "missing";
     else if (entry.corrupt) status = "corrupt";
     else if (liveReplicas < entry.expectedReplication) status = "under-replicated";
     else if (liveReplicas > entry.expectedReplication) status = "over-replicated";
@@ -354,18 +410,25 @@ export class ChunkMap {
       number = this.#datanodeIds.push(datanodeId) - 1;
       this.#numberOf.set(datanodeId, number);
       this.#chunksOf.push(new Set());
+      this.#bytesOf.push(0);
     }
     return number;
   }
 
   #hold(id: bigint, entry: Entry, number: number): void {
-    if (!entry.holders.includes(number)) entry.holders.push(number);
+    if (!entry.holders.includes(number)) {
+      entry.holders.push(number);
+      this.#bytesOf[number]! += entry.size;
+    }
     this.#chunksOf[number]!.add(id);
   }
 
   #drop(id: bigint, entry: Entry, number: number): void {
     const at = entry.holders.indexOf(number);
-    if (at >= 0) entry.holders.splice(at, 1);
+    if (at >= 0) {
+      entry.holders.splice(at, 1);
+      this.#bytesOf[number]! -= entry.size;
+    }
     if (entry.corrupt) {
       const corruptAt = entry.corrupt.indexOf(number);
       if (corruptAt >= 0) entry.corrupt.splice(corruptAt, 1);

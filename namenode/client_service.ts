@@ -1,7 +1,8 @@
 /**
  * What the NameNode serves clients: the namespace, the write path (create, addChunk,
  * commitChunk, complete, abandon, leases) and the read path (open: where each chunk's
- * replicas are, with read tokens), plus reports (DataNodes, fsck).
+ * replicas are, with read tokens), plus reports (DataNodes, fsck) and administration
+ * (replication changes, balancing, decommissioning).
  *
  * Every change goes through {@linkcode NamenodeParts.commit}: checked against safe mode,
  * applied, logged, and answered only once durable.
@@ -15,6 +16,9 @@ type LocatedChunk = schema.Infer<typeof locatedChunk>;
 
 const chunkSizeBytesMin = 4 * 1024;
 const chunkSizeBytesMax = 1024 * 1024 * 1024;
+/** Under a client's default request deadline (30 s), so a plain BALANCE gets its answer. */
+const balanceWaitMsDefault = 20_000;
+const balanceWaitMsMax = 10 * 60_000;
 
 /** The routes a NameNode serves to clients. */
 export function clientRoutes(parts: NamenodeParts): Routes {
@@ -239,8 +243,41 @@ export function clientRoutes(parts: NamenodeParts): Routes {
     },
 
     DATANODE_REPORT: async () => ({
-      datanodes: parts.registry.list(parts.now(), (id) => parts.chunkMap.replicaCountOf(id)),
+      datanodes: parts.registry
+        .list(parts.now(), (id) => parts.chunkMap.replicaCountOf(id))
+        .map((entry) => {
+          if (entry.state === "live" || entry.state === "dead") return entry;
+          const remaining = parts.decommissions.remaining(entry.id);
+          return remaining === undefined ? entry : { ...entry, decommissionRemaining: remaining };
+        }),
     }),
+
+    SET_REPLICATION: async (body) => {
+      await parts.commit(`set the replication of ${body.path}`, {
+        op: "setReplication",
+        path: body.path,
+        replication: body.replication,
+      });
+      return {};
+    },
+
+    BALANCE: async (body) => {
+      parts.safeMode.check("balance");
+      const thresholdPercent = body.thresholdPercent ?? 10;
+      if (thresholdPercent < 1 || thresholdPercent > 100) {
+        throw new BigFsError(
+          "INVALID_ARGUMENT",
+          `Cannot balance: threshold ${thresholdPercent}% is outside 1..100`,
+        );
+      }
+      const waitMs = Math.min(body.waitMs ?? balanceWaitMsDefault, balanceWaitMsMax);
+      return parts.balancer.balance(thresholdPercent, waitMs);
+    },
+
+    DECOMMISSION: async (body) => {
+      parts.decommissions.start(body.datanodeId);
+      return {};
+    },
 
     FSCK: async (body) => parts.fsck(body.path),
 

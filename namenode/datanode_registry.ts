@@ -256,6 +256,11 @@ export class DatanodeRegistry {
     return node?.alive === true && node.admin === "normal";
   }
 
+  /** A DataNode's administrative state, dead or alive; `undefined` when unknown. */
+  adminState(datanodeId: string): AdminState | undefined {
+    return this.#byId.get(datanodeId)?.admin;
+  }
+
   /** True when the DataNode is alive (decommissioning or not). */
   isLive(datanodeId: string): boolean {
     return this.#byId.get(datanodeId)?.alive === true;

@@ -4,7 +4,8 @@
  *
  * Replicas that must go (stale generation, or a chunk no file refers to any more) get a delete
  * command at once. Corrupt replicas are remembered and never handed to readers; deleting
- * them waits until good copies exist (the replication monitor's job).
+ * them waits until good copies exist (the replication monitor's job). Every replica added or
+ * removed is told to the replication monitor: it may finish a copy or a delete under way.
  */
 import { BigFsError, type Routes } from "#protocol";
 import type { ReplicaProblem } from "./chunk_map.js";
@@ -58,6 +59,14 @@ export function datanodeRoutes(parts: NamenodeParts): Routes {
       );
       const result = chunkMap.fullReport(body.datanodeId, body.chunks);
       actOn(body.datanodeId, result.problems);
+      // A returning DataNode may bring back extra copies, or missing chunks; in safe mode the
+      // rescan on leaving it looks at every chunk anyway.
+      if (!parts.safeMode.active) {
+        parts.replicationMonitor.checkAll(body.chunks.map((replica) => replica.id));
+        parts.replicationMonitor.checkAll(
+          result.problems.filter((problem) => problem.outcome === "removed").map(({ id }) => id),
+        );
+      }
       logger.info(
         {
           datanode: body.datanodeId,
@@ -98,8 +107,14 @@ export function datanodeRoutes(parts: NamenodeParts): Routes {
         const outcome = chunkMap.reportReplica(body.datanodeId, replica);
         if (outcome !== "stored")
           problems.push({ id: replica.id, generation: replica.generation, outcome });
+        if (outcome === "stored" || outcome === "corrupt") {
+          parts.replicationMonitor.replicaAdded(body.datanodeId, replica.id);
+        }
       }
-      for (const replica of body.removed) chunkMap.removeReplica(body.datanodeId, replica.id);
+      for (const replica of body.removed) {
+        chunkMap.removeReplica(body.datanodeId, replica.id);
+        parts.replicationMonitor.replicaRemoved(body.datanodeId, replica.id);
+      }
       actOn(body.datanodeId, problems);
       parts.updateSafeMode();
       return {};

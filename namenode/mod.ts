@@ -1,10 +1,17 @@
 /**
  * The NameNode: the namespace tree, its write-ahead edit log and checkpoints, and (as they
- * land) the chunk map, the DataNode registry, placement, leases, safe mode and the server.
+ * land) the chunk map, the DataNode registry, placement, leases, safe mode, the replication
+ * monitor, decommissioning, the balancer and the server.
  *
  * @module
  */
 
+export {
+  type BalanceReport,
+  Balancer,
+  type BalancerOptions,
+  type BalancerParts,
+} from "./balancer.js";
 export {
   type LoadedImage,
   type LoadImageOptions,
@@ -41,6 +48,11 @@ export {
   type RegisterOutcome,
 } from "./datanode_registry.js";
 export {
+  type DecommissionOptions,
+  type DecommissionParts,
+  DecommissionTracker,
+} from "./decommission.js";
+export {
   EditLog,
   EditLogCorruptError,
   type EditLogOpenResult,
@@ -71,4 +83,12 @@ export {
 export { NamespaceStore, type NamespaceStoreOptions } from "./namespace_store.js";
 export { nameBytesMax, normalizePath, pathBytesMax, splitPath } from "./path.js";
 export { choosePipeline, defaultRack, type PlacementCandidate } from "./placement.js";
+export {
+  type MoveRequest,
+  type PendingReplication,
+  ReplicationMonitor,
+  type ReplicationMonitorOptions,
+  type ReplicationMonitorParts,
+  type ReplicationStats,
+} from "./replication_monitor.js";
 export { SafeMode, type SafeModeOptions } from "./safe_mode.js";

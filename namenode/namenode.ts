@@ -1,22 +1,26 @@
 /**
  * The NameNode: assembles the durable namespace, the chunk map, the DataNode registry,
  * leases and safe mode behind one protocol port, and runs the periodic work (DataNode
- * liveness, lease expiry, safe mode).
+ * liveness, safe mode, lease expiry, then the replication monitor, decommissioning and the
+ * balancer, which never run in safe mode).
  *
  * Everything lives in one object with no global state, so a test can start a NameNode
  * in-process on port 0 and a temp folder.
  */
 import { type BigFsServer, type Logger, listen, type ResponseOf, route } from "#protocol";
+import { Balancer, type BalancerOptions } from "./balancer.js";
 import { ChunkMap } from "./chunk_map.js";
 import { clientRoutes } from "./client_service.js";
 import type { NamenodeConfig } from "./config.js";
 import { DatanodeRegistry } from "./datanode_registry.js";
 import { datanodeRoutes } from "./datanode_service.js";
+import { type DecommissionOptions, DecommissionTracker } from "./decommission.js";
 import { LeaseManager } from "./lease_manager.js";
 import type { DatanodeRef, NamenodeParts, PipelineRequest } from "./namenode_parts.js";
 import type { NamespaceOp, OpResult } from "./namespace.js";
 import { NamespaceStore } from "./namespace_store.js";
 import { choosePipeline } from "./placement.js";
+import { ReplicationMonitor, type ReplicationMonitorOptions } from "./replication_monitor.js";
 import { SafeMode } from "./safe_mode.js";
 
 /** Options for {@linkcode NameNode.start}. */
@@ -26,6 +30,16 @@ export interface NameNodeOptions {
   secret: Uint8Array;
   /** The clock; tests may replace it. Default `Date.now`. */
   now?: () => number;
+  /**
+   * Replication monitor bounds and timeouts. By default a copy or delete times out after
+   * max(30 s, 10 heartbeats) and a chunk is looked at two heartbeats (at least 1 s) after its
+   * commit.
+   */
+  replication?: ReplicationMonitorOptions;
+  /** Decommissioning bounds. */
+  decommission?: DecommissionOptions;
+  /** Balancer bounds. */
+  balancer?: BalancerOptions;
 }
 
 type FsckResponse = ResponseOf<"FSCK">;
@@ -41,6 +55,9 @@ export class NameNode implements NamenodeParts {
   readonly registry: DatanodeRegistry;
   readonly leases: LeaseManager;
   readonly safeMode: SafeMode;
+  readonly replicationMonitor: ReplicationMonitor;
+  readonly decommissions: DecommissionTracker;
+  readonly balancer: Balancer;
   readonly now: () => number;
   #server: BigFsServer | undefined;
   #timer: NodeJS.Timeout | undefined;
@@ -56,12 +73,23 @@ export class NameNode implements NamenodeParts {
     this.logger = options.logger;
     this.now = options.now ?? Date.now;
     this.registry = new DatanodeRegistry({ deadAfterMs: config.deadAfter });
-    this.chunkMap = new ChunkMap({ isLive: (id) => this.registry.isLive(id) });
+    this.chunkMap = new ChunkMap({
+      isLive: (id) => this.registry.isLive(id),
+      // A decommissioned DataNode's replicas are readable but count no more.
+      counts: (id) => this.registry.adminState(id) !== "decommissioned",
+    });
     this.leases = new LeaseManager({ leaseTimeoutMs: config.leaseTimeout });
     this.safeMode = new SafeMode({
       threshold: config.safeModeThreshold / 1000,
       logger: this.logger,
     });
+    this.replicationMonitor = new ReplicationMonitor(this, {
+      pendingTimeoutMs: Math.max(30_000, 10 * config.heartbeatInterval),
+      commitGraceMs: Math.max(1_000, 2 * config.heartbeatInterval),
+      ...options.replication,
+    });
+    this.decommissions = new DecommissionTracker(this, options.decommission);
+    this.balancer = new Balancer(this, options.balancer);
   }
 
   /** Loads the namespace, then listens. Rejects when the folder is locked or the port taken. */
@@ -156,13 +184,17 @@ export class NameNode implements NamenodeParts {
     if (op.op === "setReplication") {
       for (const chunk of this.store.namespace.chunksOf(op.path)) {
         this.chunkMap.setExpectedReplication(chunk.id, op.replication);
+        this.replicationMonitor.check(chunk.id);
       }
     }
     applied?.(result);
+    // After `applied`, which records the commit in the chunk map.
+    if (op.op === "commitChunk") this.replicationMonitor.checkLater(op.chunkId, this.now());
     await durable;
     // Only a durable change may destroy data: otherwise a crash could bring back a file
     // whose chunks are already gone.
     for (const chunk of result.freedChunks) {
+      this.replicationMonitor.chunkRemoved(chunk.id);
       for (const datanodeId of this.chunkMap.removeChunk(chunk.id)) {
         this.deleteReplica(datanodeId, chunk);
       }
@@ -178,14 +210,19 @@ export class NameNode implements NamenodeParts {
   }
 
   readReplicas(chunkId: bigint): DatanodeRef[] {
-    const views = this.chunkMap
-      .liveReplicas(chunkId)
-      .flatMap((id) => {
-        const view = this.registry.get(id);
-        return view ? [view] : [];
-      })
-      .sort((a, b) => a.activeTransfers - b.activeTransfers);
-    return views.map(({ id, address }) => ({ id, address }));
+    // DataNodes in service first (a draining one is busy sending its replicas away), then
+    // fewest transfers, then lowest use.
+    const ranked = this.chunkMap.liveReplicas(chunkId).flatMap((id) => {
+      const view = this.registry.get(id);
+      if (!view) return [];
+      const use = view.capacityBytes > 0 ? view.effectiveUsedBytes / view.capacityBytes : 1;
+      return [{ view, draining: view.state === "live" ? 0 : 1, use }];
+    });
+    ranked.sort(
+      (a, b) =>
+        a.draining - b.draining || a.view.activeTransfers - b.view.activeTransfers || a.use - b.use,
+    );
+    return ranked.map(({ view: { id, address } }) => ({ id, address }));
   }
 
   replicaCorrupt(datanodeId: string, chunkId: bigint, generation: bigint, reason: string): void {
@@ -196,6 +233,8 @@ export class NameNode implements NamenodeParts {
     );
     if (outcome === "stale" || outcome === "orphan") {
       this.deleteReplica(datanodeId, { id: chunkId, generation });
+    } else {
+      this.replicationMonitor.check(chunkId);
     }
   }
 
@@ -209,6 +248,8 @@ export class NameNode implements NamenodeParts {
     const { reported, total } = this.chunkMap.chunksWithReplicaCount();
     this.safeMode.update(reported, total);
     if (this.safeMode.active) return;
+    // Nothing was repaired in safe mode: look at every chunk, quickly.
+    this.replicationMonitor.startRescan();
     const postponed = this.#postponedDeletes.splice(0);
     for (const { datanodeId, chunk } of postponed) this.registry.queueDelete(datanodeId, chunk);
     if (postponed.length > 0) {
@@ -272,6 +313,8 @@ export class NameNode implements NamenodeParts {
     for (const datanodeId of this.registry.checkLiveness(nowMs)) {
       const lost = this.chunkMap.datanodeDead(datanodeId);
       this.logger.warn({ datanode: datanodeId, replicas: lost.length }, "DataNode declared dead");
+      // In safe mode the rescan on leaving it looks at every chunk anyway.
+      this.replicationMonitor.datanodeDead(datanodeId, this.safeMode.active ? [] : lost);
     }
     this.updateSafeMode();
     if (this.safeMode.active) return;
@@ -288,12 +331,16 @@ export class NameNode implements NamenodeParts {
         this.logger.error({ err: error, fileId }, "could not remove a file whose lease expired"),
       );
     }
+    this.replicationMonitor.tick(nowMs);
+    this.decommissions.tick();
+    this.balancer.tick();
   }
 
   /** Stops serving: closes connections, checkpoints and releases the data folder. */
   stop(): Promise<void> {
     this.#stopping ??= (async () => {
       clearInterval(this.#timer);
+      this.balancer.stop();
       await this.#server?.close();
       await this.store.close();
       this.logger.info("NameNode stopped");

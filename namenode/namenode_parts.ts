@@ -3,12 +3,15 @@
  * datanode_service.ts) work with, and the few operations they share.
  */
 import type { datanodeRef, Logger, ResponseOf, schema } from "#protocol";
+import type { Balancer } from "./balancer.js";
 import type { ChunkMap } from "./chunk_map.js";
 import type { NamenodeConfig } from "./config.js";
 import type { DatanodeRegistry } from "./datanode_registry.js";
+import type { DecommissionTracker } from "./decommission.js";
 import type { LeaseManager } from "./lease_manager.js";
 import type { NamespaceOp, OpResult } from "./namespace.js";
 import type { NamespaceStore } from "./namespace_store.js";
+import type { ReplicationMonitor } from "./replication_monitor.js";
 import type { SafeMode } from "./safe_mode.js";
 
 /** A DataNode as clients reach it. */
@@ -33,6 +36,10 @@ export interface NamenodeParts {
   readonly registry: DatanodeRegistry;
   readonly leases: LeaseManager;
   readonly safeMode: SafeMode;
+  /** Told of replica changes; keeps chunks at their replication. */
+  readonly replicationMonitor: ReplicationMonitor;
+  readonly decommissions: DecommissionTracker;
+  readonly balancer: Balancer;
   /** The clock, in milliseconds since the epoch. */
   now(): number;
   /**

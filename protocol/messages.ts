@@ -193,6 +193,9 @@ export const Messages = {
           usedBytes: uint(),
           chunks: uint(),
           lastHeartbeatMsAgo: uint(),
+          // While decommissioning: chunks on it that still need a copy elsewhere, as of the
+          // last full pass over its chunks (absent until the first pass ends).
+          decommissionRemaining: optional(uint()),
         }),
         { itemsMax: 100_000 },
       ),
@@ -226,6 +229,37 @@ export const Messages = {
     request: object({ path }),
     response: object({ files: uint(), directories: uint(), bytes: uint() }),
   },
+  // Changes a complete file's replication; the replication monitor adds or removes copies.
+  SET_REPLICATION: { opcode: 26, request: object({ path, replication: uint() }), response: empty },
+  // Starts a balancing job (or joins the one running) and waits up to `waitMs` (default 20 s,
+  // under a client's default request deadline) for it to end; the job goes on after a reply
+  // with `running: true`, and a later BALANCE joins it. Figures are the job's, cumulative.
+  BALANCE: {
+    opcode: 27,
+    request: object({ thresholdPercent: optional(uint()), waitMs: optional(uint()) }),
+    response: object({
+      // Every live DataNode in service is within the threshold of the mean use.
+      balanced: boolean(),
+      running: boolean(),
+      thresholdPercent: uint(),
+      movedCount: uint(),
+      bytesMoved: uint(),
+      failedMoves: uint(),
+      movesInFlight: uint(),
+      // The most recent moves done, oldest first (at most 1000).
+      moved: array(
+        object({ chunkId: u64(), source: datanodeId, target: datanodeId, sizeBytes: uint() }),
+        { itemsMax: 1000 },
+      ),
+      // Use as the balancer counts it: bytes of the replicas the NameNode knows on each.
+      datanodes: array(object({ id: datanodeId, usedBytes: uint(), capacityBytes: uint() }), {
+        itemsMax: 100_000,
+      }),
+    }),
+  },
+  // Drains a DataNode: no new chunks, its replicas copied elsewhere; DATANODE_REPORT shows it
+  // `decommissioned` once no chunk depends on it.
+  DECOMMISSION: { opcode: 28, request: object({ datanodeId }), response: empty },
 
   // DataNode ↔ NameNode
   REGISTER: {

@@ -296,6 +296,7 @@ const messageSamples: { [N in MessageName]: MessageSample<N> } = {
           usedBytes: 0,
           chunks: 0,
           lastHeartbeatMsAgo: 12_001,
+          decommissionRemaining: 4_096,
         },
       ],
     },
@@ -304,6 +305,28 @@ const messageSamples: { [N in MessageName]: MessageSample<N> } = {
     request: { path: "/data" },
     response: { files: 12, directories: 3, bytes: 123456789 },
   },
+  SET_REPLICATION: { request: { path: "/user/ada/new.bin", replication: 5 }, response: {} },
+  BALANCE: {
+    request: { thresholdPercent: 10, waitMs: 60_000 },
+    response: {
+      balanced: false,
+      running: true,
+      thresholdPercent: 10,
+      movedCount: 2,
+      bytesMoved: 67_108_864 + 17,
+      failedMoves: 1,
+      movesInFlight: 3,
+      moved: [
+        { chunkId: 7n, source: "dn-0b1c", target: "dn-77fa", sizeBytes: 67_108_864 },
+        { chunkId: u64Max, source: "dn-0b1c", target: "dn-77fa", sizeBytes: 17 },
+      ],
+      datanodes: [
+        { id: "dn-0b1c", usedBytes: 900_000_000_000, capacityBytes: 1_000_000_000_000 },
+        { id: "dn-77fa", usedBytes: 67_108_881, capacityBytes: 500_000_000_000 },
+      ],
+    },
+  },
+  DECOMMISSION: { request: { datanodeId: "dn-77fa" }, response: {} },
   FSCK: {
     request: { path: "/" },
     response: {
