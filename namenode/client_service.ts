@@ -44,6 +44,30 @@ export function clientRoutes(parts: NamenodeParts): Routes {
     return file;
   }
 
+  /**
+   * Waits (bounded) until every chunk has a replica reported by a DataNode, as HDFS's
+   * complete does: a reader that opens the file right after finds somewhere to read. The
+   * DataNodes report a chunk moments after its pipeline acked, so this rarely waits; when a
+   * report never comes (its DataNodes died just after), the file completes anyway and the
+   * chunk shows as missing until a holder returns.
+   */
+  async function waitForReplicas(chunkIds: bigint[]): Promise<void> {
+    const completeWaitMs = parts.config.completeWait;
+    const deadlineMs = Date.now() + completeWaitMs;
+    for (;;) {
+      const waiting = chunkIds.filter((id) => parts.chunkMap.liveReplicas(id).length === 0);
+      if (waiting.length === 0) return;
+      if (Date.now() >= deadlineMs) {
+        parts.logger.warn(
+          { chunks: waiting.map(String), waitedMs: completeWaitMs },
+          "completing a file with chunks no DataNode has reported yet",
+        );
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   return {
     PING: async () => ({ timeMs: parts.now() }),
 
@@ -164,7 +188,8 @@ export function clientRoutes(parts: NamenodeParts): Routes {
     },
 
     COMPLETE: async (body) => {
-      leasedFile(body.fileId, body.clientName, body.path);
+      const file = leasedFile(body.fileId, body.clientName, body.path);
+      await waitForReplicas(file.chunks.map((chunk) => chunk.id));
       await parts.commit("complete a file", {
         op: "complete",
         fileId: body.fileId,

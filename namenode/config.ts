@@ -56,6 +56,12 @@ export const namenodeFlags = {
     default: 60_000,
     description: "a writer that does not renew for this long loses its partial file",
   },
+  completeWait: {
+    flag: "complete-wait",
+    type: "duration",
+    default: 5_000,
+    description: "how long completing a file waits for DataNodes to report its chunks",
+  },
   checkpointRecords: {
     flag: "checkpoint-records",
     type: "integer",

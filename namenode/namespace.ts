@@ -19,9 +19,10 @@
  * - `complete` checks its path again: a directory there is `IS_A_DIRECTORY`; a complete file
  *   there (one renamed in meanwhile) is replaced when the create said overwrite, else
  *   `EXISTS`.
- * - `addChunk` drops the file's last chunk when it is not committed: the writer gave up on it
- *   (its pipeline failed and it asks again with other DataNodes). The dropped chunk is
- *   returned for garbage collection.
+ * - `addChunk` appends, so a writer may keep several chunks uncommitted at once. With
+ *   `replaces` it puts the new chunk in place of an uncommitted one whose pipeline failed
+ *   (the writer asks again with other DataNodes); the replaced chunk is returned for garbage
+ *   collection.
  * - `rename` onto itself succeeds and changes nothing (HDFS returns true), for files and
  *   directories. It never overwrites and never moves into an existing directory.
  * - File ids and chunk ids must each be above every id seen before (the NameNode allocates

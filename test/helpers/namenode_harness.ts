@@ -33,6 +33,9 @@ export const fastFlags = [
   "500ms",
   "--lease-timeout",
   "500ms",
+  // Fake DataNodes report replicas only when a test says so; tests of the wait set their own.
+  "--complete-wait",
+  "0ms",
 ] as const;
 
 /** What a fake DataNode has been told to delete, chunk id → generations. */
@@ -169,7 +172,11 @@ export class Harness {
     flags: readonly string[] = [],
     options: StartOptions = {},
   ): Promise<NameNode> {
-    const config = parseNamenodeConfig(["--data-dir", dataDir, ...fastFlags, ...flags]);
+    // A flag the test gives replaces the fast default of the same name.
+    const defaults = fastFlags.filter(
+      (flag, index) => !flags.includes(flag) && !flags.includes(fastFlags[index - 1] ?? ""),
+    );
+    const config = parseNamenodeConfig(["--data-dir", dataDir, ...defaults, ...flags]);
     const lines = options.logLines;
     const logger =
       lines === undefined

@@ -505,6 +505,42 @@ test("commitChunk records size and xxh64, and complete makes the file visible at
   }
 });
 
+test("complete waits until a DataNode has reported each chunk, so a reader finds a replica", async () => {
+  const harness = new Harness();
+  try {
+    const namenode = await harness.start(await harness.folder(), ["--complete-wait", "20s"]);
+    const client = await harness.client(namenode);
+    const datanode = await harness.datanode(namenode, "dn1");
+    const written = await writeFile(client, "/f", [{ size: 10, xxh64: 10n }], {
+      complete: false,
+      replication: 1,
+    });
+    let completed = false;
+    const completing = client
+      .request("COMPLETE", { path: "/f", fileId: written.fileId, clientName: "writer" })
+      .then(() => {
+        completed = true;
+      });
+    // Not visible, and COMPLETE not answered, while no replica is reported.
+    const before = datanode.heartbeats;
+    await waitFor(() => datanode.heartbeats >= before + 3, deadlineMs, {
+      what: "three heartbeats",
+    });
+    assert.is(completed, false);
+    assert.is((await rejection(client.request("STAT", { path: "/f" }))).code, "NOT_FOUND");
+    const chunk = written.chunks[0]!;
+    await datanode.report([{ id: chunk.id, generation: chunk.generation, size: 10 }]);
+    await completing;
+    const opened = await client.request("OPEN", { path: "/f" });
+    assert.equal(
+      opened.chunks[0]?.replicas.map((replica) => replica.id),
+      ["dn1"],
+    );
+  } finally {
+    await harness.cleanup();
+  }
+});
+
 test("abandon drops the file being written, frees its lease, and deletes its chunks' replicas", async () => {
   const harness = new Harness();
   try {

@@ -1,0 +1,141 @@
+/**
+ * One read of one chunk (or a range of it) from one replica: READ_CHUNK, and every DATA frame
+ * checked before its bytes are kept: the right chunk, the next offset, its xxh64, never more
+ * bytes than asked for. A read of the whole chunk is also checked end to end: the bytes'
+ * xxh64 must equal the one the writer committed to the NameNode (OPEN's `xxh64`).
+ *
+ * A read of part of a chunk cannot be checked against the whole chunk's xxh64; it relies on
+ * the per-frame xxh64s, which the DataNode takes from segments it verified against their
+ * stored checksums as it read them from disk (and re-hashes only for a partial segment), so
+ * corruption on disk or on the wire still shows as a mismatch.
+ *
+ * The bytes are returned only once all of them passed; nothing unverified leaves here.
+ */
+import {
+  BigFsError,
+  type Connection,
+  type datanodeRef,
+  isBigFsError,
+  type locatedChunk,
+  type OutgoingRequest,
+  type schema,
+  Xxh64Stream,
+  xxh64,
+  xxh64Hex,
+} from "#protocol";
+import { StallWatch } from "./_stall_watch.js";
+import type { DatanodePool } from "./datanode_pool.js";
+
+/** A chunk as OPEN locates it. */
+export type LocatedChunk = schema.Infer<typeof locatedChunk>;
+/** A replica's DataNode. */
+export type ReplicaRef = schema.Infer<typeof datanodeRef>;
+
+/** A failed read of one replica. */
+export class ReplicaReadError extends BigFsError {
+  /** True when the replica gave bad bytes (to report to the NameNode), not just no bytes. */
+  readonly corrupt: boolean;
+
+  constructor(code: BigFsError["code"], message: string, corrupt: boolean, cause?: unknown) {
+    super(code, message, cause === undefined ? {} : { cause });
+    this.name = "ReplicaReadError";
+    this.corrupt = corrupt;
+  }
+}
+
+/** Options for {@linkcode readReplica}. */
+export interface ReadReplicaOptions {
+  /** Byte offset within the chunk; default 0. */
+  offset?: number;
+  /** Bytes to read; default the rest of the chunk. */
+  length?: number;
+  signal?: AbortSignal;
+  /** Fail when no frame arrives for this long; 0 for never. */
+  stallTimeoutMs: number;
+}
+
+/**
+ * Reads `chunk` (or the range) from `replica` and verifies it.
+ *
+ * @returns the verified bytes, in order, as the frames brought them.
+ * @throws {ReplicaReadError} when the replica cannot be read or gives bad bytes.
+ */
+export async function readReplica(
+  pool: DatanodePool,
+  chunk: LocatedChunk,
+  replica: ReplicaRef,
+  options: ReadReplicaOptions,
+): Promise<Uint8Array[]> {
+  const offset = options.offset ?? 0;
+  const length = options.length ?? chunk.size - offset;
+  const where = `chunk ${chunk.id} from DataNode ${replica.id} (${replica.address})`;
+  const whole = offset === 0 && length === chunk.size;
+  let connection: Connection | undefined;
+  let request: OutgoingRequest<"READ_CHUNK"> | undefined;
+  let stall: StallWatch | undefined;
+  try {
+    connection = await pool.get(replica.address);
+    request = await connection.open(
+      "READ_CHUNK",
+      { chunkId: chunk.id, generation: chunk.generation, token: chunk.token, offset, length },
+      { timeoutMs: 0, ...(options.signal ? { signal: options.signal } : {}) },
+    );
+    const open = request;
+    stall = new StallWatch(options.stallTimeoutMs, () =>
+      open.cancel(
+        new BigFsError("TIMEOUT", `Cannot read ${where}: no data for ${options.stallTimeoutMs} ms`),
+      ),
+    );
+    const pieces: Uint8Array[] = [];
+    const hasher = whole ? new Xxh64Stream() : undefined;
+    let got = 0;
+    for await (const item of open.items) {
+      if (item.kind !== 5) continue;
+      stall.touch();
+      const at = `${where} at offset ${offset + got}`;
+      if (item.chunkId !== chunk.id || item.offset !== BigInt(offset + got)) {
+        throw corrupt(
+          `Cannot read ${at}: got a frame of chunk ${item.chunkId} at offset ${item.offset}`,
+        );
+      }
+      if (got + item.bytes.byteLength > length) {
+        throw corrupt(
+          `Cannot read ${at}: the replica sends more than the ${length} bytes asked for`,
+        );
+      }
+      const actual = xxh64(item.bytes);
+      if (actual !== item.xxh64) {
+        throw corrupt(
+          `Cannot read ${at}: checksum mismatch: the frame says ${xxh64Hex(item.xxh64)}, its bytes hash to ${xxh64Hex(actual)}`,
+        );
+      }
+      pieces.push(item.bytes);
+      hasher?.update(item.bytes);
+      got += item.bytes.byteLength;
+      if (item.end) break;
+    }
+    await open.response;
+    if (got !== length) {
+      throw corrupt(`Cannot read ${where}: got ${got} bytes, expected ${length}`);
+    }
+    if (hasher !== undefined && hasher.digest() !== chunk.xxh64) {
+      throw corrupt(
+        `Cannot read ${where}: checksum mismatch: the chunk's bytes hash to ${xxh64Hex(hasher.digest())}, the file says ${xxh64Hex(chunk.xxh64)}`,
+      );
+    }
+    return pieces;
+  } catch (error) {
+    request?.cancel();
+    if (error instanceof ReplicaReadError) throw error;
+    const code = isBigFsError(error) ? error.code : "INTERNAL";
+    const message = error instanceof Error ? error.message : String(error);
+    const detail = message.includes(replica.id) ? message : `${where}: ${message}`;
+    throw new ReplicaReadError(code, detail, code === "CHECKSUM_MISMATCH", error);
+  } finally {
+    stall?.stop();
+  }
+}
+
+function corrupt(message: string): ReplicaReadError {
+  return new ReplicaReadError("CHECKSUM_MISMATCH", message, true);
+}

@@ -1,0 +1,97 @@
+/**
+ * Authenticated connections from the client to DataNodes, one per DataNode address, shared by
+ * every chunk read and write to it: a connection multiplexes many requests, so the dial and
+ * the handshake are paid once per DataNode, not once per chunk. A connection that breaks
+ * leaves the pool and the next request dials a fresh one.
+ */
+import { BigFsError, type Connection, dial, type Logger } from "#protocol";
+
+/** Options for {@linkcode DatanodePool}. */
+export interface DatanodePoolOptions {
+  /** The cluster secret. */
+  secret: Uint8Array;
+  /** Deadline for TCP connect plus handshake; default 5 s. */
+  connectTimeoutMs?: number;
+  /** An unused connection closes after this long; default 60 s. */
+  idleTimeoutMs?: number;
+  logger?: Logger;
+}
+
+const addressPattern = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/;
+
+/** Parses `host:port` or `[ipv6]:port`; `undefined` when `address` is neither. */
+export function parseDatanodeAddress(address: string): { host: string; port: number } | undefined {
+  const match = addressPattern.exec(address);
+  const port = Number(match?.[3]);
+  if (match === null || !(port >= 1 && port <= 65535)) return undefined;
+  return { host: match[1] ?? match[2] ?? "", port };
+}
+
+/** Pooled connections to DataNodes, keyed by address. */
+export class DatanodePool {
+  readonly #options: DatanodePoolOptions;
+  readonly #connections = new Map<string, Promise<Connection>>();
+  #closed = false;
+
+  constructor(options: DatanodePoolOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * An open connection to the DataNode at `address`, dialled when none is open.
+   *
+   * @throws {BigFsError} `UNAVAILABLE` or `AUTH_FAILED` when it cannot be reached,
+   * `INVALID_ARGUMENT` for an address that is not `host:port`.
+   */
+  get(address: string): Promise<Connection> {
+    if (this.#closed) {
+      return Promise.reject(
+        new BigFsError("UNAVAILABLE", `Cannot connect to ${address}: the client is closed`),
+      );
+    }
+    const existing = this.#connections.get(address);
+    if (existing !== undefined) return existing;
+    const hostPort = parseDatanodeAddress(address);
+    if (hostPort === undefined) {
+      return Promise.reject(
+        new BigFsError("INVALID_ARGUMENT", `Cannot connect to ${address}: not a host:port address`),
+      );
+    }
+    const connecting = dial(hostPort, {
+      secret: this.#options.secret,
+      role: "client",
+      peerName: "datanode",
+      connectTimeoutMs: this.#options.connectTimeoutMs ?? 5_000,
+      idleTimeoutMs: this.#options.idleTimeoutMs ?? 60_000,
+    });
+    this.#connections.set(address, connecting);
+    connecting.then(
+      (connection) => {
+        connection.onClose((error) => {
+          if (this.#connections.get(address) === connecting) this.#connections.delete(address);
+          this.#options.logger?.debug(
+            { datanode: address, err: error },
+            "DataNode connection closed",
+          );
+        });
+        if (this.#closed) connection.close();
+      },
+      () => {
+        if (this.#connections.get(address) === connecting) this.#connections.delete(address);
+      },
+    );
+    return connecting;
+  }
+
+  /** Closes every pooled connection; later calls to {@linkcode DatanodePool.get} fail. */
+  close(): void {
+    this.#closed = true;
+    for (const connecting of this.#connections.values()) {
+      connecting.then(
+        (connection) => connection.close(),
+        () => {},
+      );
+    }
+    this.#connections.clear();
+  }
+}

@@ -1,0 +1,286 @@
+/**
+ * One upload: CREATE, then for each chunk ADD_CHUNK → {@linkcode writeChunk} → COMMIT_CHUNK,
+ * several chunks in flight at once, then COMPLETE, which makes the file visible atomically.
+ *
+ * Memory is bounded whatever the file size: a chunk is cut from the source only once a slot of
+ * the window is free, and its bytes are kept until its pipeline has stored it (to send again
+ * through a new pipeline if this one fails), so at most `window × chunk size` bytes are held.
+ * ADD_CHUNK is asked in chunk order (the NameNode appends chunks in the order they are added);
+ * writes and commits then proceed in any order.
+ *
+ * A failed pipeline is replaced, as in HDFS: ADD_CHUNK again with `replacesChunkId` (the new
+ * chunk takes the failed one's place) and `excludeDatanodes` naming every DataNode that failed
+ * during this upload, at most `attemptsPerChunk` pipelines per chunk. A pipeline shorter than
+ * the replication is accepted: the NameNode re-replicates later. Any other failure stops the
+ * whole upload: in-flight writes are cancelled and the file is abandoned (ABANDON, best effort;
+ * if even that fails the lease expires and the NameNode collects the chunks the same way).
+ */
+import { BigFsError, type Logger, type RequestOf, type ResponseOf } from "#protocol";
+import { Slots } from "./_slots.js";
+import { type ChunkData, ChunkSource } from "./chunk_source.js";
+import { type ChunkGrant, PipelineError, writeChunk } from "./chunk_writer.js";
+import type { DatanodePool } from "./datanode_pool.js";
+import type { LeaseRenewer } from "./lease_renewer.js";
+import type { NamenodeClient } from "./namenode_client.js";
+import { frameBytes, type PutOptions, type PutResult, windowFor } from "./options.js";
+
+/** What an upload works with: the client's parts and settings. */
+export interface UploadContext {
+  namenode: NamenodeClient;
+  pool: DatanodePool;
+  leases: LeaseRenewer;
+  clientName: string;
+  logger: Logger;
+  chunksInFlight: number;
+  bufferBytesMax: number;
+  stallTimeoutMs: number;
+  attemptsPerChunk: number;
+}
+
+type WritePathMessage = "ADD_CHUNK" | "COMMIT_CHUNK" | "COMPLETE" | "ABANDON";
+
+// Codes of pipeline failures that a new pipeline may cure.
+const retryableCodes = new Set([
+  "UNAVAILABLE",
+  "TIMEOUT",
+  "BUSY",
+  "CHECKSUM_MISMATCH",
+  "NO_SPACE",
+  "INTERNAL",
+  "STALE_GENERATION",
+]);
+
+/**
+ * Uploads `source` to `path`; resolves once COMPLETE is durable on the NameNode.
+ *
+ * @throws {BigFsError} naming the path and the reason; nothing is left visible at the path.
+ * When `options.signal` aborts, rejects with its reason.
+ */
+export async function uploadFile(
+  context: UploadContext,
+  path: string,
+  source: AsyncIterable<unknown>,
+  options: PutOptions = {},
+): Promise<PutResult> {
+  options.signal?.throwIfAborted();
+  const created = await context.namenode.request("CREATE", {
+    path,
+    clientName: context.clientName,
+    ...(options.replication === undefined ? {} : { replication: options.replication }),
+    ...(options.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: options.chunkSizeBytes }),
+    ...(options.overwrite === undefined ? {} : { overwrite: options.overwrite }),
+  });
+  const release = context.leases.hold();
+  try {
+    return await new Upload(context, path, created, options).run(source);
+  } finally {
+    release();
+  }
+}
+
+class Upload {
+  readonly #context: UploadContext;
+  readonly #path: string;
+  readonly #created: ResponseOf<"CREATE">;
+  readonly #options: PutOptions;
+  readonly #stop = new AbortController();
+  readonly #excluded = new Set<string>();
+  readonly #tasks = new Set<Promise<void>>();
+  #failure: unknown;
+  // Progress: bytes of committed chunks plus the best ack of each chunk in flight.
+  readonly #ackedByChunk = new Map<number, number>();
+  #progressBytes = 0;
+  #reportedBytes = 0;
+
+  constructor(
+    context: UploadContext,
+    path: string,
+    created: ResponseOf<"CREATE">,
+    options: PutOptions,
+  ) {
+    this.#context = context;
+    this.#path = path;
+    this.#created = created;
+    this.#options = options;
+  }
+
+  async run(source: AsyncIterable<unknown>): Promise<PutResult> {
+    const { chunkSizeBytes } = this.#created;
+    const { chunksInFlight, bufferBytesMax } = this.#context;
+    const chunks = new ChunkSource(source, chunkSizeBytes, frameBytes);
+    const slots = new Slots(windowFor(chunkSizeBytes, chunksInFlight, bufferBytesMax));
+    const stop = this.#stop.signal;
+    const outer = this.#options.signal;
+    const onOuterAbort = () => this.#fail(outer?.reason);
+    outer?.addEventListener("abort", onOuterAbort, { once: true });
+    let count = 0;
+    try {
+      for (;;) {
+        await slots.acquire(stop);
+        const chunk = await untilAborted(chunks.next(), stop);
+        if (chunk === undefined) {
+          slots.release();
+          break;
+        }
+        const grant = await untilAborted(this.#addChunk(), stop);
+        const task = this.#send(chunk, grant).finally(() => slots.release());
+        this.#tasks.add(task);
+        task.then(
+          () => this.#tasks.delete(task),
+          (error: unknown) => this.#fail(error),
+        );
+        count++;
+      }
+      await Promise.all(this.#tasks);
+      stop.throwIfAborted();
+      await this.#request("COMPLETE", {});
+      this.#progress(chunks.bytesRead);
+      this.#context.logger.debug(
+        { path: this.#path, fileId: this.#created.fileId, size: chunks.bytesRead, chunks: count },
+        "upload complete",
+      );
+      return { size: chunks.bytesRead, chunks: count };
+    } catch (error) {
+      this.#fail(error);
+      await Promise.allSettled(this.#tasks);
+      await chunks.close().catch(() => {});
+      await this.#request("ABANDON", {}).catch((abandonError: unknown) => {
+        this.#context.logger.warn(
+          { path: this.#path, fileId: this.#created.fileId, err: abandonError },
+          "could not abandon a failed upload; its lease will expire",
+        );
+      });
+      throw this.#describe(this.#failure);
+    } finally {
+      outer?.removeEventListener("abort", onOuterAbort);
+    }
+  }
+
+  /** Writes one chunk, through new pipelines while they fail and attempts remain; commits it. */
+  async #send(chunk: ChunkData, firstGrant: ChunkGrant): Promise<void> {
+    const { pool, stallTimeoutMs, attemptsPerChunk, logger } = this.#context;
+    const stop = this.#stop.signal;
+    let grant = firstGrant;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await writeChunk(pool, grant, chunk, {
+          signal: stop,
+          stallTimeoutMs,
+          onAck: (ackedBytes) => this.#acked(chunk.index, ackedBytes),
+        });
+        break;
+      } catch (error) {
+        if (stop.aborted) throw stop.reason;
+        if (!(error instanceof PipelineError)) throw error;
+        if (error.datanode === undefined && !retryableCodes.has(error.code)) throw error;
+        if (error.datanode !== undefined) this.#excluded.add(error.datanode.id);
+        logger.warn(
+          {
+            path: this.#path,
+            chunkId: grant.chunkId,
+            chunk: chunk.index,
+            attempt,
+            datanode: error.datanode?.id,
+            err: error.message,
+          },
+          "pipeline failed",
+        );
+        if (attempt >= attemptsPerChunk) {
+          throw new BigFsError(
+            error.code,
+            `chunk ${chunk.index} failed on ${attempt} pipelines, the last with: ${error.message}`,
+            { cause: error },
+          );
+        }
+        grant = await this.#addChunk(grant.chunkId);
+      }
+    }
+    await this.#request("COMMIT_CHUNK", {
+      chunkId: grant.chunkId,
+      generation: grant.generation,
+      size: chunk.sizeBytes,
+      xxh64: chunk.xxh64,
+    });
+    this.#committed(chunk);
+  }
+
+  #addChunk(replacesChunkId?: bigint): Promise<ChunkGrant> {
+    return this.#request("ADD_CHUNK", {
+      ...(this.#excluded.size > 0 ? { excludeDatanodes: [...this.#excluded] } : {}),
+      ...(replacesChunkId === undefined ? {} : { replacesChunkId }),
+    });
+  }
+
+  /** A write-path request for this file, with its path, file id and client name filled in. */
+  #request<N extends WritePathMessage>(
+    name: N,
+    rest: Omit<RequestOf<N>, "path" | "fileId" | "clientName">,
+  ): Promise<ResponseOf<N>> {
+    const body = {
+      ...rest,
+      path: this.#path,
+      fileId: this.#created.fileId,
+      clientName: this.#context.clientName,
+    } as unknown as RequestOf<N>;
+    return this.#context.namenode.request(name, body);
+  }
+
+  #fail(error: unknown): void {
+    if (this.#failure === undefined) this.#failure = error ?? new Error("upload failed");
+    if (!this.#stop.signal.aborted) this.#stop.abort(this.#failure);
+  }
+
+  #describe(error: unknown): unknown {
+    const outer = this.#options.signal;
+    if (outer?.aborted && error === outer.reason) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    const code = error instanceof BigFsError ? error.code : "INTERNAL";
+    const failed =
+      this.#excluded.size > 0 ? ` (DataNodes that failed: ${[...this.#excluded].join(", ")})` : "";
+    return new BigFsError(code, `Cannot upload ${this.#path}: ${message}${failed}`, {
+      cause: error,
+    });
+  }
+
+  #acked(index: number, ackedBytes: number): void {
+    const before = this.#ackedByChunk.get(index) ?? 0;
+    if (ackedBytes <= before) return;
+    this.#ackedByChunk.set(index, ackedBytes);
+    this.#progress(this.#progressBytes + ackedBytes - before);
+  }
+
+  #committed(chunk: ChunkData): void {
+    const before = this.#ackedByChunk.get(chunk.index) ?? 0;
+    this.#ackedByChunk.delete(chunk.index);
+    this.#progress(this.#progressBytes + chunk.sizeBytes - before);
+  }
+
+  #progress(bytes: number): void {
+    this.#progressBytes = bytes;
+    if (bytes <= this.#reportedBytes) return;
+    this.#reportedBytes = bytes;
+    this.#options.onProgress?.(bytes);
+  }
+}
+
+/** `promise`, or a rejection with the signal's reason as soon as it aborts. */
+function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) {
+    promise.catch(() => {});
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener("abort", onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener("abort", onAbort);
+        reject(error);
+      },
+    );
+  });
+}

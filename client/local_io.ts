@@ -1,0 +1,125 @@
+/**
+ * The local end of a transfer: an upload's source opened as a stream of bytes, and a
+ * download's bytes written to a file or a stream.
+ *
+ * A download to a file path goes to a temporary file next to it, renamed over the path only
+ * once every byte arrived verified, so a failed download never leaves a truncated file that
+ * looks complete (HDFS's `get` does the same with `._COPYING_`). A path that exists and is
+ * not a regular file (`/dev/null`, a FIFO) is written in place.
+ */
+import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
+import { open, rename, stat, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import { Readable, type Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { BigFsError, type ErrorCodeName } from "#protocol";
+import { frameBytes, type GetDestination, type PutSource } from "./options.js";
+
+const localErrorCodes: Record<string, ErrorCodeName> = {
+  ENOENT: "NOT_FOUND",
+  EISDIR: "IS_A_DIRECTORY",
+  EACCES: "ACCESS_DENIED",
+  EPERM: "ACCESS_DENIED",
+};
+
+/** An open upload source and how to release it. */
+export interface OpenedSource {
+  stream: AsyncIterable<unknown>;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens `source` for reading: a path is opened now, so a missing file fails before anything
+ * is created on the cluster.
+ */
+export async function openSource(source: PutSource, remotePath: string): Promise<OpenedSource> {
+  if (typeof source !== "string") {
+    const stream = source instanceof Readable ? source : new Readable().wrap(source);
+    return { stream, close: async () => {} };
+  }
+  let handle: Awaited<ReturnType<typeof open>> | undefined;
+  try {
+    handle = await open(source, "r");
+    if ((await handle.stat()).isDirectory()) {
+      throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
+    }
+  } catch (error) {
+    await handle?.close().catch(() => {});
+    const errno = (error as NodeJS.ErrnoException).code;
+    throw new BigFsError(
+      localErrorCodes[errno ?? ""] ?? "UNAVAILABLE",
+      `Cannot upload ${source} to ${remotePath}: ${errno ?? (error as Error).message}`,
+      { cause: error },
+    );
+  }
+  const stream = handle.createReadStream({ highWaterMark: frameBytes, autoClose: false });
+  return {
+    stream,
+    close: async () => {
+      stream.destroy();
+      await handle.close().catch(() => {});
+    },
+  };
+}
+
+/** Options for {@linkcode writeDestination}. */
+export interface WriteDestinationOptions {
+  /** Called with the bytes written so far. */
+  onBytes?: (bytesDone: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Writes `pieces` to `destination`; resolves with the bytes written once all are written. */
+export async function writeDestination(
+  pieces: AsyncIterable<Uint8Array>,
+  destination: GetDestination,
+  options: WriteDestinationOptions = {},
+): Promise<number> {
+  let bytesDone = 0;
+  async function* counted(): AsyncGenerator<Uint8Array> {
+    for await (const piece of pieces) {
+      yield piece;
+      bytesDone += piece.byteLength;
+      options.onBytes?.(bytesDone);
+    }
+  }
+  const streamOptions = options.signal ? { signal: options.signal } : {};
+  if (typeof destination !== "string") {
+    // The process's own stdout and stderr stay open for whatever the caller writes next.
+    const end = destination !== process.stdout && destination !== process.stderr;
+    await pipeline(Readable.from(counted()), destination as Writable, { ...streamOptions, end });
+    return bytesDone;
+  }
+  const inPlace = await stat(destination).then(
+    (found) => !found.isFile(),
+    () => false,
+  );
+  const target = inPlace
+    ? destination
+    : join(
+        dirname(destination),
+        `.${basename(destination)}.bigfs-${randomBytes(6).toString("hex")}.tmp`,
+      );
+  try {
+    const file = createWriteStream(target, { flags: inPlace ? "w" : "wx" });
+    await pipeline(Readable.from(counted()), file, streamOptions);
+    if (!inPlace) {
+      // The rename must not land before the bytes: make them durable first.
+      const handle = await open(target, "r+");
+      await handle.sync().finally(() => handle.close());
+      await rename(target, destination);
+    }
+  } catch (error) {
+    if (!inPlace) await unlink(target).catch(() => {});
+    throw error;
+  }
+  return bytesDone;
+}
+
+/** `bytes` as a Buffer over the same memory, for consumers that expect Buffers. */
+export function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes)
+    ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
