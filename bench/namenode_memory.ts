@@ -1,0 +1,188 @@
+/**
+ * The NameNode's side of `meta`: resident memory per file and restart time, on a NameNode
+ * process of the bench's own (no DataNodes), so nothing else in it grows meanwhile.
+ *
+ * Files have one chunk each, as in the issue's target. No bytes are stored: a stand-in
+ * DataNode registers over the protocol, is handed every chunk, and reports each replica, so
+ * the NameNode holds the same file, chunk and replica records as for real one-chunk files.
+ *
+ * Restart: the NameNode runs with checkpoints pushed out of the way, so after `kill -9`
+ * it replays the whole edit log; after SIGTERM (which checkpoints) it loads the image.
+ */
+import type { HostPort } from "#protocol";
+import type { DaemonProcess } from "./daemon_process.js";
+import { startNamenodeProcess } from "./local_cluster.js";
+import { NamenodeConnections, timedOps } from "./namenode_load.js";
+import type { Progress } from "./progress.js";
+import type { BenchResult } from "./result.js";
+import { elapsedMs } from "./stats.js";
+
+/** NameNode flags for the bench's own NameNode: no checkpoint, no safe mode wait. */
+export const metaNamenodeFlags = [
+  ...["--checkpoint-records", "1000000000", "--checkpoint-interval", "1d"],
+  ...["--safe-mode-threshold", "0", "--dead-after", "1h"],
+] as const;
+
+const standInId = "bigfs-bench-stand-in";
+const reportBatch = 1_000;
+
+/** Options for {@linkcode measureNamenodeMemory}. */
+export interface NamenodeMemoryOptions {
+  secret: Uint8Array;
+  secretFile: string;
+  dataDir: string;
+  files: number;
+  concurrency: number;
+  connections: number;
+  progress: Progress;
+}
+
+/** Creates `files` one-chunk files under `/bench-memory`, replicas reported by a stand-in. */
+async function createOneChunkFiles(namenode: HostPort, options: NamenodeMemoryOptions) {
+  const clients = await NamenodeConnections.open(namenode, {
+    secret: options.secret,
+    count: options.connections,
+  });
+  const standIn = await NamenodeConnections.open(namenode, {
+    secret: options.secret,
+    count: 1,
+    role: "datanode",
+  });
+  try {
+    const datanode = standIn.for(0);
+    await datanode.request("REGISTER", {
+      datanodeId: standInId,
+      address: "127.0.0.1:9",
+      capacityBytes: 2 ** 50,
+      usedBytes: 0,
+      chunks: [],
+    });
+    const clientName = `bigfs-bench-memory-${process.pid}`;
+    await clients.for(0).request("MKDIR", { path: "/bench-memory", parents: true });
+    let pending: { id: bigint; generation: bigint; size: number }[] = [];
+    const flush = async () => {
+      const added = pending;
+      pending = [];
+      if (added.length > 0) {
+        await datanode.request("CHUNK_REPORT", { datanodeId: standInId, added, removed: [] });
+      }
+    };
+    options.progress.stage(`meta memory: ${options.files} one-chunk files`);
+    await timedOps(
+      options.files,
+      options.concurrency,
+      async (index) => {
+        const on = clients.for(index);
+        const path = `/bench-memory/f-${index}`;
+        const created = await on.request("CREATE", {
+          path,
+          clientName,
+          replication: 1,
+          chunkSizeBytes: 4096,
+        });
+        const { fileId } = created;
+        const chunk = await on.request("ADD_CHUNK", { path, fileId, clientName });
+        await on.request("COMMIT_CHUNK", {
+          path,
+          fileId,
+          clientName,
+          chunkId: chunk.chunkId,
+          generation: chunk.generation,
+          size: 4096,
+          xxh64: 0n,
+        });
+        await on.request("COMPLETE", { path, fileId, clientName });
+        pending.push({ id: chunk.chunkId, generation: chunk.generation, size: 4096 });
+        if (pending.length >= reportBatch) await flush();
+      },
+      (done) => options.progress.update(done, options.files, "files"),
+    );
+    await flush();
+  } finally {
+    clients.close();
+    standIn.close();
+  }
+}
+
+/** Starts the NameNode again on the same folder; milliseconds until it listens. */
+async function timedStart(options: NamenodeMemoryOptions) {
+  const startMs = performance.now();
+  const started = await startNamenodeProcess(options.dataDir, options.secretFile, {
+    flags: metaNamenodeFlags,
+    name: "namenode (meta)",
+  });
+  return { ...started, durationMs: elapsedMs(startMs) };
+}
+
+/**
+ * Measures resident memory per one-chunk file on `namenode` (a process of the bench's own),
+ * then kills and restarts it twice. Returns the results and the NameNode now running.
+ */
+export async function measureNamenodeMemory(
+  namenode: { process: DaemonProcess; port: number },
+  options: NamenodeMemoryOptions,
+): Promise<{ results: Record<string, BenchResult>; running: DaemonProcess }> {
+  const address = { host: "127.0.0.1", port: namenode.port };
+  const rssBeforeBytes = await namenode.process.residentBytes();
+  await createOneChunkFiles(address, options);
+  const rssAfterBytes = await namenode.process.residentBytes();
+
+  options.progress.stage("meta restart after kill -9 (edit log replay)");
+  await namenode.process.kill();
+  const afterKill = await timedStart(options);
+  const rssAfterReplayBytes = await afterKill.process.residentBytes();
+
+  options.progress.stage("meta restart after SIGTERM (checkpoint, then image load)");
+  const stopStartMs = performance.now();
+  await afterKill.process.stop();
+  const stopMs = elapsedMs(stopStartMs);
+  const afterStop = await timedStart(options);
+  const rssAfterImageBytes = await afterStop.process.residentBytes();
+
+  const files = options.files;
+  const perFile = (bytes: number) => bytes / files;
+  return {
+    running: afterStop.process,
+    results: {
+      rssBefore: { label: "NameNode resident memory before", value: rssBeforeBytes, unit: "bytes" },
+      rssAfter: {
+        label: `NameNode resident memory after ${files} one-chunk files`,
+        value: rssAfterBytes,
+        unit: "bytes",
+      },
+      bytesPerFile: {
+        label: "resident memory per one-chunk file (growth ÷ files)",
+        value: perFile(rssAfterBytes - rssBeforeBytes),
+        unit: "bytes",
+        target: "≤ 1,024 bytes (at 1M files)",
+      },
+      replayRestart: {
+        label: `restart after kill -9: replay of the whole edit log (${files} files)`,
+        value: afterKill.durationMs,
+        unit: "ms",
+        target: "≤ 10 s (at 1M files)",
+      },
+      rssAfterReplay: {
+        label: "NameNode resident memory after replay",
+        value: rssAfterReplayBytes,
+        unit: "bytes",
+      },
+      checkpointStop: {
+        label: "stop with SIGTERM (writes a checkpoint)",
+        value: stopMs,
+        unit: "ms",
+      },
+      imageRestart: {
+        label: `restart after SIGTERM: image load (${files} files)`,
+        value: afterStop.durationMs,
+        unit: "ms",
+        target: "≤ 10 s (at 1M files)",
+      },
+      rssAfterImage: {
+        label: "NameNode resident memory after image load",
+        value: rssAfterImageBytes,
+        unit: "bytes",
+      },
+    },
+  };
+}

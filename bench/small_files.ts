@@ -1,0 +1,132 @@
+/**
+ * `small`: many small files (default 4 KiB) put and then got, with C concurrent clients;
+ * files per second both ways.
+ *
+ * Ceilings: a put stores R durable replicas, so it is compared to R durable small files
+ * written straight to this disk (limits d); a get needs at least one round trip, so it is
+ * compared to PING round trips to the same NameNode at the same concurrency.
+ */
+import { Readable, Writable } from "node:stream";
+import type { BigFsClient } from "#client";
+import { formatSize } from "#protocol";
+import { generatedBytes } from "./generated_data.js";
+import type { Limits } from "./limits.js";
+import type { BenchCluster } from "./local_cluster.js";
+import { NamenodeConnections, pingRate } from "./namenode_load.js";
+import type { Progress } from "./progress.js";
+import { compared, type ScenarioReport } from "./result.js";
+import { elapsedMs, perSecond, runPool } from "./stats.js";
+
+/** Options for {@linkcode runSmallFiles}. */
+export interface SmallFilesOptions {
+  files: number;
+  sizeBytes: number;
+  concurrency: number;
+  replication: number;
+  limits: Limits;
+  progress: Progress;
+}
+
+const smallPath = (index: number) => `/bench-small/f-${index}`;
+
+/** A sink that counts what it is given and keeps nothing. */
+function countingSink(): { sink: Writable; bytes: () => number } {
+  let bytes = 0;
+  const sink = new Writable({
+    write(piece: Uint8Array, _encoding, callback) {
+      bytes += piece.byteLength;
+      callback();
+    },
+  });
+  return { sink, bytes: () => bytes };
+}
+
+async function timedFiles(
+  clients: BigFsClient[],
+  options: SmallFilesOptions,
+  what: string,
+  operation: (client: BigFsClient, index: number) => Promise<void>,
+): Promise<number> {
+  options.progress.stage(`small ${what} ${options.files} × ${formatSize(options.sizeBytes)}`);
+  let done = 0;
+  const startMs = performance.now();
+  await runPool(options.files, clients.length, async (index) => {
+    await operation(clients[index % clients.length]!, index);
+    done += 1;
+    options.progress.update(done, options.files, "files");
+  });
+  return perSecond(options.files, elapsedMs(startMs));
+}
+
+/** Runs `small` on `cluster`. */
+export async function runSmallFiles(
+  cluster: BenchCluster,
+  options: SmallFilesOptions,
+): Promise<ScenarioReport> {
+  const clients: BigFsClient[] = [];
+  try {
+    for (let index = 0; index < options.concurrency; index++) clients.push(await cluster.client());
+    await clients[0]!.mkdir("/bench-small", { parents: true });
+    const written = await timedFiles(clients, options, "put", async (client, index) => {
+      const bytes = generatedBytes(options.sizeBytes, index);
+      await client.put(Readable.from([bytes]), smallPath(index), {
+        replication: options.replication,
+        overwrite: true,
+      });
+    });
+    const read = await timedFiles(clients, options, "get", async (client, index) => {
+      const { sink, bytes } = countingSink();
+      await client.get(smallPath(index), sink);
+      if (bytes() !== options.sizeBytes) {
+        throw new Error(
+          `Cannot read ${smallPath(index)} back: got ${bytes()} bytes, expected ${options.sizeBytes}`,
+        );
+      }
+    });
+    options.progress.stage("small: PING ceiling");
+    const connections = await NamenodeConnections.open(cluster.namenode, {
+      secret: cluster.secret,
+      count: options.concurrency,
+    });
+    let ping: number;
+    try {
+      ping = await pingRate(connections, options.files, options.concurrency);
+    } finally {
+      connections.close();
+    }
+    await clients[0]!.delete("/bench-small", { recursive: true });
+    return {
+      settings: {
+        files: options.files,
+        sizeBytes: options.sizeBytes,
+        concurrency: options.concurrency,
+        replication: options.replication,
+      },
+      results: {
+        put: compared(
+          {
+            label: `put ${formatSize(options.sizeBytes)} files, ${options.concurrency} clients`,
+            value: written,
+            unit: "files/s",
+            target: "≥ 1,000 files/s (4 KiB, 16 clients)",
+          },
+          {
+            label: `(d) ${options.replication} durable small files per file`,
+            value: options.limits.smallFileWritesPerSecond,
+          },
+        ),
+        get: compared(
+          {
+            label: `get ${formatSize(options.sizeBytes)} files, ${options.concurrency} clients`,
+            value: read,
+            unit: "files/s",
+            target: "≥ 3,000 files/s (4 KiB, 16 clients)",
+          },
+          { label: `NameNode PING round trips/s, ${options.concurrency} in flight`, value: ping },
+        ),
+      },
+    };
+  } finally {
+    await Promise.allSettled(clients.map((client) => client.close()));
+  }
+}

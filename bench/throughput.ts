@@ -1,0 +1,202 @@
+/**
+ * `write` and `read`, like HDFS's TestDFSIO: F files of S bytes with C concurrent streams
+ * (one client each), repeated R times; aggregate MiB/s, median and min–max, compared to the
+ * disk-copy ceiling (limits a) for writes and the loopback ceiling (limits b) for reads.
+ *
+ * Uploads read the same local file the disk-copy ceiling copies; downloads go to local file
+ * paths, which the client makes durable before renaming them into place, as the loopback
+ * ceiling's file is made durable.
+ */
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import type { BigFsClient } from "#client";
+import { formatSize } from "#protocol";
+import type { BenchCluster } from "./local_cluster.js";
+import type { Progress } from "./progress.js";
+import { type BenchResult, type Ceiling, compared, type ScenarioReport } from "./result.js";
+import { elapsedMs, mibPerSecond, runPool, spreadOf } from "./stats.js";
+
+/** Options for {@linkcode runWrite} and {@linkcode runRead}. */
+export interface ThroughputOptions {
+  /** The local file uploaded, `sizeBytes` long. */
+  sourcePath: string;
+  /** Where downloads land; emptied after each run. */
+  scratchDir: string;
+  sizeBytes: number;
+  files: number;
+  concurrency: number;
+  repeat: number;
+  replication: number;
+  chunkSizeBytes?: number;
+  progress: Progress;
+}
+
+const streams = (count: number) => (count === 1 ? "1 stream" : `${count} streams`);
+
+/** Where the `index`-th file of write and read lives. */
+export const ioFilePath = (index: number) => `/bench-io/file-${index}`;
+
+async function withClients<T>(
+  cluster: BenchCluster,
+  count: number,
+  use: (clients: BigFsClient[]) => Promise<T>,
+): Promise<T> {
+  const clients: BigFsClient[] = [];
+  try {
+    for (let index = 0; index < count; index++) clients.push(await cluster.client());
+    return await use(clients);
+  } finally {
+    await Promise.allSettled(clients.map((client) => client.close()));
+  }
+}
+
+/** Uploads the F files once; the duration in ms. */
+async function writeOnce(cluster: BenchCluster, options: ThroughputOptions, label: string) {
+  const total = options.files * options.sizeBytes;
+  const done = new Array<number>(options.files).fill(0);
+  options.progress.stage(label);
+  return withClients(cluster, Math.min(options.concurrency, options.files), async (clients) => {
+    const startMs = performance.now();
+    await runPool(options.files, clients.length, async (index) => {
+      await clients[index % clients.length]!.put(options.sourcePath, ioFilePath(index), {
+        replication: options.replication,
+        overwrite: true,
+        ...(options.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: options.chunkSizeBytes }),
+        onProgress: (bytes) => {
+          done[index] = bytes;
+          options.progress.update(
+            done.reduce((sum, value) => sum + value, 0),
+            total,
+            "bytes",
+          );
+        },
+      });
+    });
+    return elapsedMs(startMs);
+  });
+}
+
+function summarise(
+  label: string,
+  samples: number[],
+  ceiling: Ceiling,
+  target: string,
+  settings: ScenarioReport["settings"],
+): ScenarioReport {
+  const spread = spreadOf(samples);
+  const result: BenchResult = compared(
+    {
+      label,
+      value: spread.median,
+      min: spread.min,
+      max: spread.max,
+      samples,
+      unit: "MiB/s",
+      target,
+    },
+    ceiling,
+  );
+  return { settings, results: { throughput: result } };
+}
+
+function settingsOf(options: ThroughputOptions): ScenarioReport["settings"] {
+  return {
+    files: options.files,
+    sizeBytes: options.sizeBytes,
+    concurrency: options.concurrency,
+    repeat: options.repeat,
+    replication: options.replication,
+    ...(options.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: options.chunkSizeBytes }),
+  };
+}
+
+/** `write`: uploads F × S bytes R times; compared to the disk-copy ceiling. */
+export async function runWrite(
+  cluster: BenchCluster,
+  options: ThroughputOptions,
+  diskCopyMiBps: number,
+): Promise<ScenarioReport> {
+  const samples: number[] = [];
+  for (let run = 1; run <= options.repeat; run++) {
+    const durationMs = await writeOnce(cluster, options, `write ${run}/${options.repeat}`);
+    samples.push(mibPerSecond(options.files * options.sizeBytes, durationMs));
+  }
+  return summarise(
+    `write ${options.files} × ${formatSize(options.sizeBytes)}, ${streams(options.concurrency)}, replication ${options.replication}`,
+    samples,
+    { label: `(a) disk copy into ${options.replication} files`, value: diskCopyMiBps },
+    "≥ 0.85 of ceiling (1 stream, 1 GiB)",
+    settingsOf(options),
+  );
+}
+
+/** Makes sure the files `read` reads exist, uploading them (untimed) when they do not. */
+async function ensureFiles(cluster: BenchCluster, options: ThroughputOptions): Promise<void> {
+  const client = await cluster.client();
+  try {
+    const present = await Promise.all(
+      Array.from({ length: options.files }, (_, index) =>
+        client.stat(ioFilePath(index)).then(
+          (status) => status.entry.size === options.sizeBytes,
+          () => false,
+        ),
+      ),
+    );
+    if (present.every(Boolean)) return;
+  } finally {
+    await client.close();
+  }
+  await writeOnce(cluster, options, "read: uploading the files to read");
+}
+
+/** `read`: downloads F × S bytes R times into durable local files; compared to loopback. */
+export async function runRead(
+  cluster: BenchCluster,
+  options: ThroughputOptions,
+  loopbackMiBps: number,
+): Promise<ScenarioReport> {
+  await ensureFiles(cluster, options);
+  const total = options.files * options.sizeBytes;
+  const samples: number[] = [];
+  for (let run = 1; run <= options.repeat; run++) {
+    options.progress.stage(`read ${run}/${options.repeat}`);
+    const done = new Array<number>(options.files).fill(0);
+    const durationMs = await withClients(
+      cluster,
+      Math.min(options.concurrency, options.files),
+      async (clients) => {
+        const startMs = performance.now();
+        await runPool(options.files, clients.length, async (index) => {
+          await clients[index % clients.length]!.get(
+            ioFilePath(index),
+            join(options.scratchDir, `read-${index}`),
+            {
+              onProgress: (bytes) => {
+                done[index] = bytes;
+                options.progress.update(
+                  done.reduce((sum, value) => sum + value, 0),
+                  total,
+                  "bytes",
+                );
+              },
+            },
+          );
+        });
+        return elapsedMs(startMs);
+      },
+    );
+    samples.push(mibPerSecond(total, durationMs));
+    await Promise.all(
+      Array.from({ length: options.files }, (_, index) =>
+        rm(join(options.scratchDir, `read-${index}`), { force: true }),
+      ),
+    );
+  }
+  return summarise(
+    `read ${options.files} × ${formatSize(options.sizeBytes)}, ${streams(options.concurrency)}`,
+    samples,
+    { label: "(b) file → loopback TCP → file", value: loopbackMiBps },
+    "≥ 0.85 of ceiling (1 stream, 1 GiB)",
+    settingsOf(options),
+  );
+}

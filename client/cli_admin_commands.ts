@@ -1,0 +1,170 @@
+/**
+ * The `bigfs` commands for operators: report, fsck, balance, decommission.
+ */
+import { BigFsError } from "#protocol";
+import { type CommandSpec, UsageError } from "./cli_command.js";
+import { formatTable, humanAgo, humanSize, toJson } from "./cli_output.js";
+
+const jsonFlag = { json: { type: "boolean" } } as const;
+
+const report: CommandSpec = {
+  name: "report",
+  usage: "[--json]",
+  summary: "Show every DataNode: id, address, state, capacity, use, chunks, heartbeat.",
+  details:
+    "Flags:\n  --json   print { datanodes: [{ id, address, rack?, state, capacityBytes, usedBytes, chunks, lastHeartbeatMsAgo }] }",
+  flags: jsonFlag,
+  args: { names: [], min: 0, max: 0 },
+  async run({ client, flags, stdout }) {
+    const { datanodes } = await client.report();
+    if (flags.json === true) {
+      stdout.write(toJson({ datanodes }));
+      return 0;
+    }
+    const count = (state: string) => datanodes.filter((node) => node.state === state).length;
+    const capacity = datanodes.reduce((sum, node) => sum + node.capacityBytes, 0);
+    const used = datanodes.reduce((sum, node) => sum + node.usedBytes, 0);
+    const percent = (part: number, whole: number) =>
+      whole === 0 ? "0.00%" : `${((100 * part) / whole).toFixed(2)}%`;
+    let text =
+      `${datanodes.length} DataNode${datanodes.length === 1 ? "" : "s"}: ${count("live")} live, ${count("dead")} dead, ` +
+      `${count("decommissioning")} decommissioning, ${count("decommissioned")} decommissioned\n` +
+      `Capacity ${humanSize(capacity)}, used ${humanSize(used)} (${percent(used, capacity)})\n`;
+    if (datanodes.length > 0) {
+      const rows = datanodes.map((node) => [
+        node.id,
+        node.address,
+        node.rack ?? "-",
+        node.state,
+        humanSize(node.capacityBytes),
+        humanSize(node.usedBytes),
+        percent(node.usedBytes, node.capacityBytes),
+        String(node.chunks),
+        `${humanAgo(node.lastHeartbeatMsAgo)} ago`,
+      ]);
+      const header = [
+        "ID",
+        "ADDRESS",
+        "RACK",
+        "STATE",
+        "CAPACITY",
+        "USED",
+        "USE%",
+        "CHUNKS",
+        "LAST HEARTBEAT",
+      ];
+      text += `\n${formatTable([header, ...rows], { rightAligned: [4, 5, 6, 7] })}`;
+    }
+    stdout.write(text);
+    return 0;
+  },
+};
+
+const fsck: CommandSpec = {
+  name: "fsck",
+  usage: "[path] [--json]",
+  summary:
+    "Check chunk health: healthy, under-/over-replicated, corrupt, missing, which files.\n" +
+    "Exits 1 when a chunk is corrupt or missing (the tree is CORRUPT), like hdfs fsck.",
+  details:
+    "Flags:\n  --json   print { path, status, files, chunks, healthy, underReplicated, overReplicated,\n           corrupt, missing, problems: [{ path, chunkId, status, liveReplicas }] }",
+  flags: jsonFlag,
+  args: { names: ["path"], min: 0, max: 1 },
+  async run({ client, args, flags, stdout }) {
+    const path = args[0] ?? "/";
+    const result = await client.fsck(path);
+    const status = result.corrupt + result.missing > 0 ? "CORRUPT" : "HEALTHY";
+    const exitCode = status === "HEALTHY" ? 0 : 1;
+    const problems = result.problems.map((problem) => ({
+      ...problem,
+      chunkId: problem.chunkId.toString(),
+    }));
+    if (flags.json === true) {
+      stdout.write(toJson({ path, status, ...result, problems }));
+      return exitCode;
+    }
+    const counts = [
+      ["files", result.files],
+      ["chunks", result.chunks],
+      ["healthy", result.healthy],
+      ["under-replicated", result.underReplicated],
+      ["over-replicated", result.overReplicated],
+      ["corrupt", result.corrupt],
+      ["missing", result.missing],
+    ].map(([name, value]) => [`  ${name}`, String(value)]);
+    let text = `${formatTable(counts, { rightAligned: [1] })}`;
+    if (problems.length > 0) {
+      const rows = problems.map((problem) => [
+        problem.status,
+        problem.chunkId,
+        String(problem.liveReplicas),
+        problem.path,
+      ]);
+      text += `\n${formatTable([["STATUS", "CHUNK ID", "LIVE", "PATH"], ...rows], { rightAligned: [2] })}`;
+    }
+    text += `\nThe file system under ${path} is ${status}\n`;
+    stdout.write(text);
+    return exitCode;
+  },
+};
+
+/** Operations a later NameNode offers; the client gains them with it. */
+interface AdminOperations {
+  balance?(options: { thresholdPercent: number }): Promise<unknown>;
+  decommission?(datanode: string): Promise<unknown>;
+}
+
+function notOffered(action: string, message: string): BigFsError {
+  return new BigFsError(
+    "INVALID_ARGUMENT",
+    `Cannot ${action}: the NameNode does not offer ${message} yet (this BigFS has no such request)`,
+  );
+}
+
+const balance: CommandSpec = {
+  name: "balance",
+  usage: "[--threshold P]",
+  summary: "Move chunks until every DataNode's use is within P% of the mean.",
+  details:
+    "Flags:\n  --threshold P   percent of the mean use a DataNode may differ by (default: 10)",
+  flags: { threshold: { type: "string" } },
+  args: { names: [], min: 0, max: 0 },
+  validate(_args, flags) {
+    const text = flags.threshold === undefined ? "10" : String(flags.threshold);
+    const value = Number(text);
+    if (!/^\d+(\.\d+)?$/.test(text) || !(value > 0 && value < 100)) {
+      throw new UsageError(
+        `Invalid value for --threshold: ${JSON.stringify(text)} is not a percentage between 0 and 100`,
+        "balance",
+      );
+    }
+  },
+  async run({ client, flags, stdout }) {
+    const admin = client as unknown as AdminOperations;
+    if (typeof admin.balance !== "function") throw notOffered("balance the cluster", "balancing");
+    const thresholdPercent = flags.threshold === undefined ? 10 : Number(flags.threshold);
+    const result = await admin.balance({ thresholdPercent });
+    if (result !== undefined) stdout.write(toJson(result));
+    return 0;
+  },
+};
+
+const decommission: CommandSpec = {
+  name: "decommission",
+  usage: "<datanode>",
+  summary: "Drain a DataNode safely: its chunks are copied elsewhere before it is retired.",
+  args: { names: ["datanode"], min: 1, max: 1 },
+  async run({ client, args, stdout }) {
+    const admin = client as unknown as AdminOperations;
+    const datanode = args[0]!;
+    if (typeof admin.decommission !== "function") {
+      throw notOffered(`decommission ${datanode}`, "decommissioning");
+    }
+    const result = await admin.decommission(datanode);
+    if (result !== undefined) stdout.write(toJson(result));
+    return 0;
+  },
+};
+
+/** The operator commands. */
+export const adminCommands: readonly CommandSpec[] = [report, fsck, balance, decommission];
