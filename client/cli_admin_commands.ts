@@ -1,7 +1,6 @@
 /**
- * The `bigfs` commands for operators: report, fsck, balance, decommission.
+ * The `bigfs` commands for operators: report, fsck, setrep, balance, decommission.
  */
-import { BigFsError } from "#protocol";
 import { type CommandSpec, UsageError } from "./cli_command.js";
 import { formatTable, humanAgo, humanSize, toJson } from "./cli_output.js";
 
@@ -108,26 +107,13 @@ const fsck: CommandSpec = {
   },
 };
 
-/** Operations a later NameNode offers; the client gains them with it. */
-interface AdminOperations {
-  balance?(options: { thresholdPercent: number }): Promise<unknown>;
-  decommission?(datanode: string): Promise<unknown>;
-}
-
-function notOffered(action: string, message: string): BigFsError {
-  return new BigFsError(
-    "INVALID_ARGUMENT",
-    `Cannot ${action}: the NameNode does not offer ${message} yet (this BigFS has no such request)`,
-  );
-}
-
 const balance: CommandSpec = {
   name: "balance",
-  usage: "[--threshold P]",
+  usage: "[--threshold P] [--json]",
   summary: "Move chunks until every DataNode's use is within P% of the mean.",
   details:
     "Flags:\n  --threshold P   percent of the mean use a DataNode may differ by (default: 10)",
-  flags: { threshold: { type: "string" } },
+  flags: { threshold: { type: "string" }, json: { type: "boolean" } },
   args: { names: [], min: 0, max: 0 },
   validate(_args, flags) {
     const text = flags.threshold === undefined ? "10" : String(flags.threshold);
@@ -139,13 +125,25 @@ const balance: CommandSpec = {
       );
     }
   },
-  async run({ client, flags, stdout }) {
-    const admin = client as unknown as AdminOperations;
-    if (typeof admin.balance !== "function") throw notOffered("balance the cluster", "balancing");
+  async run({ client, flags, stdout, stderr, signal }) {
     const thresholdPercent = flags.threshold === undefined ? 10 : Number(flags.threshold);
-    const result = await admin.balance({ thresholdPercent });
-    if (result !== undefined) stdout.write(toJson(result));
-    return 0;
+    // Each call waits a bounded time; follow the job until it ends.
+    let result = await client.balance({ thresholdPercent });
+    while (result.running && !signal.aborted) {
+      stderr.write(
+        `balancing: ${result.movedCount} replicas moved so far, ${result.movesInFlight} in flight\n`,
+      );
+      result = await client.balance({ thresholdPercent });
+    }
+    if (flags.json === true) {
+      stdout.write(toJson(result));
+    } else {
+      stdout.write(
+        `Moved ${result.movedCount} replicas (${humanSize(result.bytesMoved)}); ` +
+          `${result.balanced ? "every DataNode is" : "not every DataNode could be brought"} within ${result.thresholdPercent}% of the mean use.\n`,
+      );
+    }
+    return result.balanced ? 0 : 1;
   },
 };
 
@@ -155,16 +153,34 @@ const decommission: CommandSpec = {
   summary: "Drain a DataNode safely: its chunks are copied elsewhere before it is retired.",
   args: { names: ["datanode"], min: 1, max: 1 },
   async run({ client, args, stdout }) {
-    const admin = client as unknown as AdminOperations;
     const datanode = args[0]!;
-    if (typeof admin.decommission !== "function") {
-      throw notOffered(`decommission ${datanode}`, "decommissioning");
+    await client.decommission(datanode);
+    stdout.write(
+      `Decommissioning ${datanode}: its replicas are being copied elsewhere; \`bigfs report\` shows the progress.\n`,
+    );
+    return 0;
+  },
+};
+
+const setrep: CommandSpec = {
+  name: "setrep",
+  usage: "<path> <replication>",
+  summary: "Change a file's replication; the cluster adds or removes copies to follow.",
+  args: { names: ["path", "replication"], min: 2, max: 2 },
+  validate(args) {
+    const text = args[1]!;
+    if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 64) {
+      throw new UsageError(
+        `Invalid replication ${JSON.stringify(text)}: expected a whole number from 1 to 64`,
+        "setrep",
+      );
     }
-    const result = await admin.decommission(datanode);
-    if (result !== undefined) stdout.write(toJson(result));
+  },
+  async run({ client, args }) {
+    await client.setReplication(args[0]!, Number(args[1]));
     return 0;
   },
 };
 
 /** The operator commands. */
-export const adminCommands: readonly CommandSpec[] = [report, fsck, balance, decommission];
+export const adminCommands: readonly CommandSpec[] = [report, fsck, setrep, balance, decommission];

@@ -204,6 +204,31 @@ export class BigFsClient {
     return this.#namenode.request("DATANODE_REPORT", {});
   }
 
+  /** Changes a file's replication; the NameNode adds or removes copies to follow. */
+  async setReplication(path: string, replication: number): Promise<void> {
+    await this.#namenode.request("SET_REPLICATION", { path, replication });
+  }
+
+  /**
+   * Starts (or joins) the NameNode's balancer and waits up to `waitMs` (default 20 s) for it;
+   * `running` in the answer says whether it goes on. Call again to follow it.
+   */
+  balance(
+    options: { thresholdPercent?: number; waitMs?: number } = {},
+  ): Promise<ResponseOf<"BALANCE">> {
+    return this.#namenode.request("BALANCE", {
+      ...(options.thresholdPercent === undefined
+        ? {}
+        : { thresholdPercent: options.thresholdPercent }),
+      ...(options.waitMs === undefined ? {} : { waitMs: options.waitMs }),
+    });
+  }
+
+  /** Starts draining a DataNode; `report()` shows its progress until it is `decommissioned`. */
+  async decommission(datanodeId: string): Promise<void> {
+    await this.#namenode.request("DECOMMISSION", { datanodeId });
+  }
+
   /** Chunk health below `path` (default `/`). */
   fsck(path = "/"): Promise<ResponseOf<"FSCK">> {
     return this.#namenode.request("FSCK", { path });

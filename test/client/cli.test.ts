@@ -161,7 +161,7 @@ test.after(async () => {
 
 const commandNames = [
   ...["ls", "list", "put", "upload", "get", "download", "rm", "delete", "mkdir"],
-  ...["mv", "rename", "stat", "cat", "du", "report", "fsck", "balance", "decommission"],
+  ...["mv", "rename", "stat", "cat", "du", "report", "fsck", "setrep", "balance", "decommission"],
 ];
 
 test("--help works for bigfs and for every command and alias", async () => {
@@ -439,15 +439,25 @@ test("report --json lists every DataNode with the documented fields", async () =
   assert.match(human.stdout.toString(), "3 live");
 });
 
-test("balance and decommission are commands: they run or fail with the NameNode's reason", async () => {
-  for (const args of [["balance"], ["decommission", "dn-none"]]) {
-    const result = await bigfs(args);
-    assert.ok(
-      result.code === 0 || result.code === 1,
-      `${args[0]}: ${result.code} ${result.stderr}`,
-    );
-    if (result.code === 1) assert.match(result.stderr, /^bigfs: [^\n]+\n$/);
-  }
+test("setrep, balance and decommission: the cluster follows, or the NameNode's reason is given", async () => {
+  const local = join(clusterDir, "setrep.bin");
+  await writeFile(local, Buffer.alloc(5000, 7));
+  assert.is((await bigfs(["put", local, "/setrep.bin", "--replication", "2"])).code, 0);
+  assert.is((await bigfs(["setrep", "/setrep.bin", "3"])).code, 0);
+  const stat = await bigfsJson<{ replication: number }>(["stat", "/setrep.bin", "--json"]);
+  assert.is(stat.replication, 3);
+  assert.is((await bigfs(["setrep", "/setrep.bin", "zero"])).code, 2);
+  const missing = await bigfs(["setrep", "/no-such-file", "2"]);
+  assert.is(missing.code, 1);
+  assert.match(missing.stderr, /^bigfs: [^\n]*no-such-file[^\n]*\n$/);
+
+  const balance = await bigfsJson<{ balanced: boolean; movedCount: number }>(["balance", "--json"]);
+  assert.is(typeof balance.balanced, "boolean");
+  assert.is(typeof balance.movedCount, "number");
+
+  const unknown = await bigfs(["decommission", "dn-none"]);
+  assert.is(unknown.code, 1);
+  assert.match(unknown.stderr, /^bigfs: [^\n]*dn-none[^\n]*\n$/);
   assert.is((await bigfs(["decommission"])).code, 2);
 });
 
