@@ -100,7 +100,8 @@ export class BenchCluster {
   static async start(options: BenchClusterOptions): Promise<BenchCluster> {
     const root = await mkdtemp(join(tmpdir(), "bigfs-bench-"));
     const secretFile = join(root, "secret");
-    const secret = randomBytes(32);
+    // Hex text: raw bytes could end in "\n", which loadSecret trims, giving daemons a shorter secret.
+    const secret = Buffer.from(randomBytes(32).toString("hex"));
     let cluster: BenchCluster | undefined;
     try {
       await writeFile(secretFile, secret, { mode: 0o600 });

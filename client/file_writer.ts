@@ -14,7 +14,14 @@
  * the replication is accepted: the NameNode re-replicates later. Any other failure stops the
  * whole upload: in-flight writes are cancelled and the file is abandoned (ABANDON, best effort;
  * if even that fails the lease expires and the NameNode collects the chunks the same way).
+ *
+ * A cluster that is still starting is waited for, as HDFS clients wait out `addBlock`'s
+ * `NotReplicatedYetException` and start-up safe mode: CREATE refused with `SAFE_MODE`, and
+ * ADD_CHUNK refused with `SAFE_MODE` or (while no DataNode has failed this upload) `NO_SPACE`
+ * (no DataNode registered yet), are asked again after the pauses of `startupRetryDelaysMs`
+ * (6.3 s in all) before the upload fails.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import { BigFsError, type Logger, type RequestOf, type ResponseOf } from "#protocol";
 import { Slots } from "./_slots.js";
 import { type ChunkData, ChunkSource } from "./chunk_source.js";
@@ -50,6 +57,36 @@ const retryableCodes = new Set([
   "STALE_GENERATION",
 ]);
 
+// Pauses before asking again when the NameNode says it cannot place or accept data yet.
+const startupRetryDelaysMs = [100, 200, 400, 800, 1_600, 3_200];
+
+/**
+ * `request()`, asked again after a pause while it fails with one of `codes`: the answer of a
+ * cluster still starting (in safe mode, or with no DataNode registered yet).
+ */
+async function whileStarting<T>(
+  request: () => Promise<T>,
+  codes: ReadonlySet<string>,
+  signal: AbortSignal | undefined,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await request();
+    } catch (error) {
+      const delayMs = startupRetryDelaysMs[attempt];
+      if (delayMs === undefined || !(error instanceof BigFsError && codes.has(error.code))) {
+        throw error;
+      }
+      await sleep(delayMs, undefined, signal ? { signal } : {}).catch(() => {
+        signal?.throwIfAborted();
+      });
+    }
+  }
+}
+
+const createRetryCodes: ReadonlySet<string> = new Set(["SAFE_MODE"]);
+const addChunkRetryCodes: ReadonlySet<string> = new Set(["SAFE_MODE", "NO_SPACE"]);
+
 /**
  * Uploads `source` to `path`; resolves once COMPLETE is durable on the NameNode.
  *
@@ -63,13 +100,18 @@ export async function uploadFile(
   options: PutOptions = {},
 ): Promise<PutResult> {
   options.signal?.throwIfAborted();
-  const created = await context.namenode.request("CREATE", {
-    path,
-    clientName: context.clientName,
-    ...(options.replication === undefined ? {} : { replication: options.replication }),
-    ...(options.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: options.chunkSizeBytes }),
-    ...(options.overwrite === undefined ? {} : { overwrite: options.overwrite }),
-  });
+  const created = await whileStarting(
+    () =>
+      context.namenode.request("CREATE", {
+        path,
+        clientName: context.clientName,
+        ...(options.replication === undefined ? {} : { replication: options.replication }),
+        ...(options.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: options.chunkSizeBytes }),
+        ...(options.overwrite === undefined ? {} : { overwrite: options.overwrite }),
+      }),
+    createRetryCodes,
+    options.signal,
+  );
   const release = context.leases.hold();
   try {
     return await new Upload(context, path, created, options).run(source);
@@ -205,10 +247,16 @@ class Upload {
   }
 
   #addChunk(replacesChunkId?: bigint): Promise<ChunkGrant> {
-    return this.#request("ADD_CHUNK", {
-      ...(this.#excluded.size > 0 ? { excludeDatanodes: [...this.#excluded] } : {}),
-      ...(replacesChunkId === undefined ? {} : { replacesChunkId }),
-    });
+    return whileStarting(
+      () =>
+        this.#request("ADD_CHUNK", {
+          ...(this.#excluded.size > 0 ? { excludeDatanodes: [...this.#excluded] } : {}),
+          ...(replacesChunkId === undefined ? {} : { replacesChunkId }),
+        }),
+      // After DataNodes failed, NO_SPACE means none is left that this upload may use.
+      this.#excluded.size === 0 ? addChunkRetryCodes : createRetryCodes,
+      this.#stop.signal,
+    );
   }
 
   /** A write-path request for this file, with its path, file id and client name filled in. */

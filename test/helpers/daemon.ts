@@ -148,7 +148,8 @@ export async function makeWorkspace(): Promise<{
   remove: () => Promise<void>;
 }> {
   const dir = await mkdtemp(join(tmpdir(), "bigfs-test-"));
-  const secret = randomBytes(32);
+  // Hex text: raw bytes could end in "\n", which loadSecret trims, giving daemons a shorter secret.
+  const secret = Buffer.from(randomBytes(32).toString("hex"));
   const secretFile = join(dir, "secret");
   await writeFile(secretFile, secret, { mode: 0o600 });
   return { dir, secret, secretFile, remove: () => rm(dir, { recursive: true, force: true }) };

@@ -1,0 +1,377 @@
+/**
+ * A cluster of real processes for fault tests: one `bigfs-namenode` and N `bigfs-datanode`
+ * processes from `dist/` on 127.0.0.1, in one temp folder, with small chunks and fast
+ * heartbeats, and a {@linkcode BigFsClient} connected to it. DataNodes can be killed (SIGKILL),
+ * stopped (SIGTERM) and started again on the same data folder and port; the NameNode restarts
+ * on the same port so DataNodes find it again by themselves. `stop()` stops every process and
+ * removes the folder; processes left by a failed test die with the test process anyway
+ * (`daemon.ts` kills them on exit).
+ */
+import { readdir, stat } from "node:fs/promises";
+import { createServer } from "node:net";
+import { join } from "node:path";
+import { BigFsClient, type BigFsClientOptions } from "#client";
+import { loadSecret } from "#protocol";
+import { type Daemon, makeWorkspace, startDaemon } from "./daemon.js";
+import { waitFor } from "./wait.js";
+
+/** Options for {@linkcode ProcessCluster.start}. */
+export interface ProcessClusterOptions {
+  /** DataNodes to start; default 3. */
+  datanodes?: number;
+  /** NameNode flags after the defaults (64 KiB chunks, 200 ms heartbeats, dead after 2 s). */
+  namenodeFlags?: readonly string[];
+  /**
+   * What to wait for before resolving: `"registered"` (default) until the NameNode counts every
+   * DataNode live; `"listening"` until each DataNode process listens; `"nothing"` resolves once
+   * the NameNode listens and the DataNode processes are spawned (await
+   * {@linkcode ProcessCluster.datanodesListening} before using their ids or folders).
+   */
+  waitFor?: "registered" | "listening" | "nothing";
+}
+
+/** A chunk data file on a DataNode's disk. */
+export interface ChunkFile {
+  path: string;
+  chunkId: bigint;
+  generation: bigint;
+  sizeBytes: number;
+}
+
+const chunkFileName = /^chunk_(\d+)_(\d+)\.(data|meta)$/;
+const startAttemptsMax = 5;
+
+/** A running cluster of processes. */
+export class ProcessCluster {
+  /** The temp folder everything lives in. */
+  readonly root: string;
+  readonly secret: Uint8Array;
+  readonly secretFile: string;
+  /** The NameNode's port, kept across restarts. */
+  readonly namenodePort: number;
+  /** The client every test may use; closed by {@linkcode stop}. */
+  client!: BigFsClient;
+  /** Resolves once every DataNode process of the start listens. */
+  datanodesListening: Promise<void> = Promise.resolve();
+  #namenode: Daemon;
+  readonly #namenodeFlags: readonly string[];
+  /** By index; `undefined` while that DataNode is down. */
+  readonly #datanodes: (Daemon | undefined)[] = [];
+  /** By index: the port each DataNode bound the first time, reused on restart. */
+  readonly #datanodePorts: number[] = [];
+  /** By index: each DataNode's id, as its "DataNode started" line names it. */
+  readonly #datanodeIds: string[] = [];
+  readonly #clients: BigFsClient[] = [];
+  readonly #removeRoot: () => Promise<void>;
+
+  private constructor(
+    workspace: { dir: string; secretFile: string; remove: () => Promise<void> },
+    secret: Uint8Array,
+    namenode: Daemon,
+    namenodePort: number,
+    namenodeFlags: readonly string[],
+  ) {
+    this.root = workspace.dir;
+    this.secret = secret;
+    this.secretFile = workspace.secretFile;
+    this.#removeRoot = workspace.remove;
+    this.#namenode = namenode;
+    this.namenodePort = namenodePort;
+    this.#namenodeFlags = namenodeFlags;
+  }
+
+  /** Starts the NameNode, then the DataNodes (all at once), and connects the client. */
+  static async start(options: ProcessClusterOptions = {}): Promise<ProcessCluster> {
+    const workspace = await makeWorkspace();
+    // What the daemons read from the file, which is not always what was written: a trailing
+    // newline byte is trimmed.
+    const secret = await loadSecret(workspace.secretFile);
+    const namenodeFlags = [
+      "--chunk-size",
+      "64KiB",
+      "--heartbeat-interval",
+      "200ms",
+      "--dead-after",
+      "2s",
+      ...(options.namenodeFlags ?? []),
+    ];
+    let cluster: ProcessCluster | undefined;
+    try {
+      let started: { daemon: Daemon; port: number } | undefined;
+      for (let attempt = 1; started === undefined; attempt++) {
+        const port = await freePort();
+        const daemon = await spawnNamenode(workspace, port, namenodeFlags);
+        if (daemon !== "port in use") started = { daemon, port };
+        else if (attempt >= startAttemptsMax) {
+          throw new Error(`Cannot start the NameNode: ${attempt} free ports were taken`);
+        }
+      }
+      cluster = new ProcessCluster(workspace, secret, started.daemon, started.port, namenodeFlags);
+      const count = options.datanodes ?? 3;
+      const spawning = Array.from({ length: count }, (_, index) => cluster!.#spawn(index, 0));
+      cluster.datanodesListening = Promise.all(spawning).then(() => {});
+      cluster.datanodesListening.catch(() => {});
+      const readiness = options.waitFor ?? "registered";
+      if (readiness !== "nothing") await cluster.datanodesListening;
+      cluster.client = await cluster.connect();
+      if (readiness === "registered") await cluster.waitForLive(count);
+      return cluster;
+    } catch (error) {
+      if (cluster) await cluster.stop();
+      else await workspace.remove();
+      throw error;
+    }
+  }
+
+  /** The NameNode process. */
+  get namenode(): Daemon {
+    return this.#namenode;
+  }
+
+  /** DataNodes started so far, up or down. */
+  get datanodeCount(): number {
+    return this.#datanodeIds.length;
+  }
+
+  /** The DataNode process at `index`, if it is running. */
+  datanode(index: number): Daemon | undefined {
+    return this.#datanodes[index];
+  }
+
+  /** The id of the DataNode at `index`. */
+  idOf(index: number): string {
+    const id = this.#datanodeIds[index];
+    if (id === undefined) throw new RangeError(`No DataNode ${index} in this cluster`);
+    return id;
+  }
+
+  /** The index of the DataNode with this id. */
+  indexOf(datanodeId: string): number {
+    const index = this.#datanodeIds.indexOf(datanodeId);
+    if (index < 0) throw new RangeError(`No DataNode ${datanodeId} in this cluster`);
+    return index;
+  }
+
+  /** The data folder of the DataNode at `index`. */
+  dataDirOf(index: number): string {
+    return join(this.root, `datanode-${index}`);
+  }
+
+  /** Another client of this cluster, closed by {@linkcode stop}. */
+  async connect(options: Partial<BigFsClientOptions> = {}): Promise<BigFsClient> {
+    const client = await BigFsClient.connect({
+      namenode: { host: "127.0.0.1", port: this.namenodePort },
+      secret: this.secret,
+      ...options,
+    });
+    this.#clients.push(client);
+    return client;
+  }
+
+  /** How many DataNodes the NameNode counts live now. */
+  async liveCount(): Promise<number> {
+    const report = await this.client.report();
+    return report.datanodes.filter((datanode) => datanode.state === "live").length;
+  }
+
+  /** Waits until the NameNode counts `count` DataNodes live. */
+  async waitForLive(count: number, timeoutMs = 15_000): Promise<void> {
+    await waitFor(async () => (await this.liveCount()) === count, timeoutMs, {
+      what: `${count} live DataNodes`,
+      intervalMs: 50,
+    });
+  }
+
+  /** SIGKILL the DataNode at `index`: a crash. */
+  async killDatanode(index: number): Promise<void> {
+    const daemon = this.#running(index);
+    this.#datanodes[index] = undefined;
+    await daemon.kill();
+  }
+
+  /** SIGTERM the DataNode at `index` and wait until it has exited. */
+  async stopDatanode(index: number): Promise<void> {
+    const daemon = this.#running(index);
+    this.#datanodes[index] = undefined;
+    await daemon.stop();
+  }
+
+  /** Starts the DataNode at `index` again, on its data folder and port; waits until it listens. */
+  async startDatanode(index: number): Promise<void> {
+    if (this.#datanodes[index] !== undefined) {
+      throw new Error(`Cannot start DataNode ${index}: it is running`);
+    }
+    const port = this.#datanodePorts[index];
+    if (port === undefined) throw new RangeError(`No DataNode ${index} in this cluster`);
+    await this.#spawn(index, port);
+  }
+
+  /** Stops (SIGTERM) and starts the DataNode at `index`. */
+  async restartDatanode(index: number): Promise<void> {
+    await this.stopDatanode(index);
+    await this.startDatanode(index);
+  }
+
+  /** Stops (SIGTERM) the NameNode and starts it again on the same port and folder. */
+  async restartNamenode(): Promise<void> {
+    await this.#namenode.stop();
+    // The port was ours a moment ago; someone may take it in between, but only briefly.
+    const started = await waitFor(
+      async () => {
+        const daemon = await spawnNamenode(
+          { dir: this.root, secretFile: this.secretFile },
+          this.namenodePort,
+          this.#namenodeFlags,
+        );
+        return daemon === "port in use" ? undefined : daemon;
+      },
+      10_000,
+      { what: `the NameNode to bind port ${this.namenodePort} again`, intervalMs: 100 },
+    );
+    this.#namenode = started;
+  }
+
+  /** Every finalised chunk data file (`chunk_<id>_<gen>.data`) under the DataNode's `chunks/`. */
+  async chunkFiles(index: number): Promise<ChunkFile[]> {
+    const files = await this.#chunkFilesOfEveryKind(index);
+    return files.filter((file) => file.kind === "data");
+  }
+
+  /** Bytes of chunk data files on the DataNode at `index`. */
+  async chunkBytesOn(index: number): Promise<number> {
+    const files = await this.chunkFiles(index);
+    return files.reduce((sum, file) => sum + file.sizeBytes, 0);
+  }
+
+  /**
+   * Bytes of finalised chunk files (data and checksums) on the DataNode at `index`: what it
+   * counts as used and reports.
+   */
+  async footprintBytesOn(index: number): Promise<number> {
+    const files = await this.#chunkFilesOfEveryKind(index);
+    return files.reduce((sum, file) => sum + file.sizeBytes, 0);
+  }
+
+  async #chunkFilesOfEveryKind(index: number): Promise<(ChunkFile & { kind: string })[]> {
+    const found: (ChunkFile & { kind: string })[] = [];
+    const walk = async (folder: string): Promise<void> => {
+      const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+      for (const entry of entries) {
+        const path = join(folder, entry.name);
+        if (entry.isDirectory()) {
+          await walk(path);
+          continue;
+        }
+        const match = chunkFileName.exec(entry.name);
+        if (!match) continue;
+        const info = await stat(path).catch(() => undefined);
+        if (info === undefined) continue; // deleted while we looked
+        found.push({
+          path,
+          chunkId: BigInt(match[1]!),
+          generation: BigInt(match[2]!),
+          sizeBytes: info.size,
+          kind: match[3]!,
+        });
+      }
+    };
+    await walk(join(this.dataDirOf(index), "chunks"));
+    return found;
+  }
+
+  /** Closes the clients, stops every process (SIGTERM, then SIGKILL), removes the folder. */
+  async stop(): Promise<void> {
+    await Promise.allSettled(this.#clients.map((client) => client.close()));
+    await this.datanodesListening.catch(() => {});
+    await Promise.allSettled(
+      this.#datanodes.map((datanode) => datanode?.stop(5_000) ?? Promise.resolve()),
+    );
+    await this.#namenode.stop(5_000).catch(() => {});
+    await this.#removeRoot();
+  }
+
+  #running(index: number): Daemon {
+    const daemon = this.#datanodes[index];
+    if (daemon === undefined) throw new Error(`DataNode ${index} is not running`);
+    return daemon;
+  }
+
+  /** Spawns DataNode `index` on `port` (0: any) and waits for its "DataNode started" line. */
+  async #spawn(index: number, port: number): Promise<void> {
+    const args = [
+      ...["--data-dir", this.dataDirOf(index), "--port", String(port)],
+      ...["--namenode", `127.0.0.1:${this.namenodePort}`, "--secret-file", this.secretFile],
+      ...["--http-port", "0", "--scrub-rate", "0"],
+    ];
+    // A port we bound before may be taken by the time we restart: wait for it to come free.
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      const daemon = startDaemon("datanode/main.js", args);
+      // Known at once, so that stop() stops it even while it starts.
+      this.#datanodes[index] = daemon;
+      try {
+        const line = await daemon.waitForLine((entry) => entry.msg === "DataNode started");
+        this.#datanodePorts[index] = Number(line.port);
+        this.#datanodeIds[index] = String(line.datanode);
+        return;
+      } catch (error) {
+        this.#datanodes[index] = undefined;
+        await daemon.kill();
+        await closed(daemon);
+        const inUse = daemon.stderr().includes("already in use");
+        if (!inUse || Date.now() >= deadline) throw error;
+        await waitFor(() => isFree(port), 10_000, { what: `port ${port} to come free` });
+      }
+    }
+  }
+}
+
+/** Starts a NameNode on `port`; "port in use" when it lost a race for the port. */
+async function spawnNamenode(
+  workspace: { dir: string; secretFile: string },
+  port: number,
+  flags: readonly string[],
+): Promise<Daemon | "port in use"> {
+  const daemon = startDaemon("namenode/main.js", [
+    ...["--data-dir", join(workspace.dir, "namenode"), "--secret-file", workspace.secretFile],
+    ...["--port", String(port), "--http-port", "0", ...flags],
+  ]);
+  try {
+    await daemon.waitForLine((line) => line.msg === "NameNode listening");
+    return daemon;
+  } catch (error) {
+    await daemon.kill();
+    await closed(daemon);
+    if (daemon.stderr().includes("already in use")) return "port in use";
+    throw error;
+  }
+}
+
+/** Resolves once the daemon's output streams are closed, so its stderr is complete. */
+function closed(daemon: Daemon): Promise<void> {
+  const { child } = daemon;
+  const open = [child.stdout, child.stderr].some((stream) => stream && !stream.destroyed);
+  return open ? new Promise((resolve) => child.once("close", () => resolve())) : Promise.resolve();
+}
+
+/** A port that was free a moment ago: bound on port 0, then released. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      const port = typeof address === "object" && address !== null ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** True when `port` on 127.0.0.1 can be bound now. */
+function isFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once("error", () => resolve(false));
+    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
+  });
+}
