@@ -24,7 +24,6 @@ export const metaNamenodeFlags = [
 ] as const;
 
 const standInId = "bigfs-bench-stand-in";
-const reportBatch = 1_000;
 
 /** Options for {@linkcode measureNamenodeMemory}. */
 export interface NamenodeMemoryOptions {
@@ -59,13 +58,20 @@ async function createOneChunkFiles(namenode: HostPort, options: NamenodeMemoryOp
     });
     const clientName = `bigfs-bench-memory-${process.pid}`;
     await clients.for(0).request("MKDIR", { path: "/bench-memory", parents: true });
+    // COMPLETE waits until a DataNode has reported the file's chunk, so the stand-in reports
+    // each chunk before its file completes: like a real DataNode, every chunk committed in
+    // one event-loop turn goes into one CHUNK_REPORT (at most `concurrency` of them).
     let pending: { id: bigint; generation: bigint; size: number }[] = [];
-    const flush = async () => {
-      const added = pending;
-      pending = [];
-      if (added.length > 0) {
-        await datanode.request("CHUNK_REPORT", { datanodeId: standInId, added, removed: [] });
-      }
+    let reported: Promise<unknown> | undefined;
+    const report = (chunk: { id: bigint; generation: bigint; size: number }) => {
+      pending.push(chunk);
+      reported ??= new Promise((resolve) => setImmediate(resolve)).then(() => {
+        const added = pending;
+        pending = [];
+        reported = undefined;
+        return datanode.request("CHUNK_REPORT", { datanodeId: standInId, added, removed: [] });
+      });
+      return reported;
     };
     options.progress.stage(`meta memory: ${options.files} one-chunk files`);
     await timedOps(
@@ -91,13 +97,11 @@ async function createOneChunkFiles(namenode: HostPort, options: NamenodeMemoryOp
           size: 4096,
           xxh64: 0n,
         });
+        await report({ id: chunk.chunkId, generation: chunk.generation, size: 4096 });
         await on.request("COMPLETE", { path, fileId, clientName });
-        pending.push({ id: chunk.chunkId, generation: chunk.generation, size: 4096 });
-        if (pending.length >= reportBatch) await flush();
       },
       (done) => options.progress.update(done, options.files, "files"),
     );
-    await flush();
   } finally {
     clients.close();
     standIn.close();

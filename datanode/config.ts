@@ -41,13 +41,19 @@ export const dataNodeConfigSpec = {
     flag: "http-port",
     type: "port",
     default: 9864,
-    description: "HTTP side port for /metrics and /health (not served yet)",
+    description: "HTTP side port for /metrics and /health (0 picks one)",
   },
   scrubRate: {
     flag: "scrub-rate",
     type: "size",
     default: 8 * 1024 ** 2,
     description: "bytes per second the background scrubber re-verifies; 0 turns it off",
+  },
+  scrubInterval: {
+    flag: "scrub-interval",
+    type: "duration",
+    default: 3_600_000,
+    description: "pause between two full scrubber passes",
   },
   help: { flag: "help", type: "boolean", description: "show this help and exit" },
 } as const;

@@ -20,6 +20,7 @@ import type { DataNodeRef } from "./_naming.js";
 import { ChunkStore } from "./chunk_store.js";
 import { CommandRunner } from "./command_runner.js";
 import type { DataNodeConfig } from "./config.js";
+import { DataNodeHttpStatus } from "./http_status.js";
 import { loadOrCreateDataNodeId } from "./identity.js";
 import { NameNodeLink } from "./namenode_link.js";
 import { PeerPool } from "./peer_pool.js";
@@ -78,6 +79,7 @@ export class DataNode {
     }
     const handlers: Handlers = {};
     const inFlight = new Set<Promise<unknown>>();
+    const http = new DataNodeHttpStatus();
     let server: BigFsServer;
     try {
       server = await listen({
@@ -85,7 +87,8 @@ export class DataNode {
         port: config.port,
         secret: options.secret,
         role: "datanode",
-        handler: (request) => {
+        onDataBytes: http.onDataBytes,
+        handler: http.metrics.instrument((request) => {
           const handled = dispatch(handlers, request);
           inFlight.add(handled);
           handled.then(
@@ -93,7 +96,7 @@ export class DataNode {
             () => inFlight.delete(handled),
           );
           return handled;
-        },
+        }),
       });
     } catch (error) {
       await store.close();
@@ -103,7 +106,7 @@ export class DataNode {
     const address = advertisedAddress(config, server.address.port);
     const self: DataNodeRef = { id, address };
     const peers = new PeerPool({ secret: options.secret, logger });
-    const parts = { store, peers, logger, inFlight, lock } as Parts;
+    const parts = { store, peers, logger, inFlight, lock, http } as Parts;
     const reportCorrupt = (chunk: { id: bigint; generation: bigint }, reason: string) =>
       parts.link.reportCorrupt(chunk.id, chunk.generation, reason);
     const writes = new WritePipeline({
@@ -151,11 +154,30 @@ export class DataNode {
             bytesPerSecond: config.scrubRate,
             onCorrupt: (replica, error) => reportCorrupt(replica, `scrubber: ${error.message}`),
             logger,
-            ...(options.scrubIntervalMs === undefined
-              ? {}
-              : { intervalMs: options.scrubIntervalMs }),
+            intervalMs: options.scrubIntervalMs ?? config.scrubInterval,
           })
         : undefined;
+    try {
+      await http.listen({
+        datanodeId: id,
+        host: config.host,
+        httpPort: config.httpPort,
+        logger,
+        chunkCount: () => store.chunkCount,
+        usedBytes: () => store.usedBytes,
+        capacityBytes: () => store.capacityBytes,
+        registered: () => parts.link.registered,
+        registrations: () => parts.link.registrations,
+        activeWrites: () => writes.activeWrites,
+        activeTransfers: () => parts.runner.activeTransfers,
+        scrubbedBytes: () => parts.scrubber?.bytesVerified,
+      });
+    } catch (error) {
+      await server.close();
+      await store.close();
+      await lock.release();
+      throw error;
+    }
     const node = new DataNode(id, address, server, parts);
     logger.info(
       {
@@ -163,6 +185,7 @@ export class DataNode {
         address,
         host: server.address.host,
         port: server.address.port,
+        httpPort: http.address.port,
         chunks: store.chunkCount,
       },
       "DataNode started",
@@ -175,6 +198,11 @@ export class DataNode {
   /** The bound address (the port is the real one when started on port 0). */
   get boundAddress(): HostPort {
     return this.#server.address;
+  }
+
+  /** Where the HTTP side port (`/health`, `/metrics`) is bound. */
+  get httpAddress(): HostPort {
+    return this.#parts.http.address;
   }
 
   /** Registered with the NameNode right now. */
@@ -195,6 +223,7 @@ export class DataNode {
   async #stop(): Promise<void> {
     const { store, peers, link, runner, scrubber, logger, inFlight, lock } = this.#parts;
     const startedMs = Date.now();
+    await this.#parts.http.close();
     await this.#server.close();
     await runner.stop();
     peers.close();
@@ -215,6 +244,7 @@ interface Parts {
   runner: CommandRunner;
   scrubber: Scrubber | undefined;
   lock: FolderLock;
+  http: DataNodeHttpStatus;
 }
 
 interface Handlers {

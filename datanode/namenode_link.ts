@@ -55,7 +55,7 @@ export interface NameNodeLinkOptions {
   reconnectDelayMsMin?: number;
   /** Longest pause before reconnecting; default 10 s. */
   reconnectDelayMsMax?: number;
-  /** How long incremental reports are gathered before they are sent; default 20 ms. */
+  /** How long incremental reports are gathered before they are sent; default 0 (see `_reports.ts`). */
   reportDelayMs?: number;
 }
 

@@ -105,6 +105,8 @@ export interface ChunkMapOptions {
    * Default: all do.
    */
   counts?: (datanodeId: string) => boolean;
+  /** Told when a replica is recorded as good (`stored`), to wake requests waiting for one. */
+  onReplicaStored?: (id: bigint) => void;
 }
 
 interface Entry {
@@ -123,6 +125,7 @@ interface Entry {
 export class ChunkMap {
   readonly #isLive: (datanodeId: string) => boolean;
   readonly #counts: (datanodeId: string) => boolean;
+  readonly #onReplicaStored: ((id: bigint) => void) | undefined;
   readonly #chunks = new Map<bigint, Entry>();
   readonly #numberOf = new Map<string, number>();
   readonly #datanodeIds: string[] = [];
@@ -132,6 +135,7 @@ export class ChunkMap {
   constructor(options: ChunkMapOptions = {}) {
     this.#isLive = options.isLive ?? (() => true);
     this.#counts = options.counts ?? (() => true);
+    this.#onReplicaStored = options.onReplicaStored;
   }
 
   /** Chunks known, committed or not. */
@@ -201,7 +205,9 @@ export class ChunkMap {
       report.generation > entry.generation || (entry.committed && report.size !== entry.size);
     this.#hold(report.id, entry, number);
     if (wrong) markIn(entry, number);
-    return isCorrupt(entry, number) ? "corrupt" : "stored";
+    if (isCorrupt(entry, number)) return "corrupt";
+    this.#onReplicaStored?.(report.id);
+    return "stored";
   }
 
   /**

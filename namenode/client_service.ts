@@ -47,24 +47,22 @@ export function clientRoutes(parts: NamenodeParts): Routes {
   /**
    * Waits (bounded) until every chunk has a replica reported by a DataNode, as HDFS's
    * complete does: a reader that opens the file right after finds somewhere to read. The
-   * DataNodes report a chunk moments after its pipeline acked, so this rarely waits; when a
-   * report never comes (its DataNodes died just after), the file completes anyway and the
-   * chunk shows as missing until a holder returns.
+   * DataNodes report a chunk moments after its pipeline acked, and the report itself wakes
+   * the wait; when a report never comes (its DataNodes died just after), the file completes
+   * anyway and the chunk shows as missing until a holder returns.
    */
   async function waitForReplicas(chunkIds: bigint[]): Promise<void> {
     const completeWaitMs = parts.config.completeWait;
-    const deadlineMs = Date.now() + completeWaitMs;
-    for (;;) {
-      const waiting = chunkIds.filter((id) => parts.chunkMap.liveReplicas(id).length === 0);
-      if (waiting.length === 0) return;
-      if (Date.now() >= deadlineMs) {
-        parts.logger.warn(
-          { chunks: waiting.map(String), waitedMs: completeWaitMs },
-          "completing a file with chunks no DataNode has reported yet",
-        );
-        return;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 10));
+    const waiting = await parts.replicaWaiters.wait(
+      chunkIds,
+      (id) => parts.chunkMap.liveReplicas(id).length > 0,
+      completeWaitMs,
+    );
+    if (waiting.length > 0) {
+      parts.logger.warn(
+        { chunks: waiting.map(String), waitedMs: completeWaitMs },
+        "completing a file with chunks no DataNode has reported yet",
+      );
     }
   }
 

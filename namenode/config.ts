@@ -17,7 +17,7 @@ export const namenodeFlags = {
     flag: "http-port",
     type: "port",
     default: 9870,
-    description: "HTTP status port (status page and metrics arrive in a later release)",
+    description: "HTTP side port: status page /, /metrics, /health (0 picks one)",
   },
   secretFile: {
     flag: "secret-file",

@@ -30,6 +30,13 @@ export function datanodeRoutes(parts: NamenodeParts): Routes {
         );
       } else if (problem.outcome === "corrupt") {
         logger.warn({ datanode: datanodeId, chunkId: problem.id }, "corrupt replica reported");
+        parts.events.add({
+          timeMs: parts.now(),
+          kind: "corrupt-replica",
+          message: `Corrupt replica of chunk ${problem.id} reported by DataNode ${datanodeId}`,
+          datanode: datanodeId,
+          chunkId: problem.id,
+        });
       }
     }
   }
@@ -77,6 +84,14 @@ export function datanodeRoutes(parts: NamenodeParts): Routes {
         },
         "DataNode registered",
       );
+      if (outcome !== "reregistered") {
+        parts.events.add({
+          timeMs: parts.now(),
+          kind: outcome === "new" ? "datanode-registered" : "datanode-returned",
+          message: `DataNode ${body.datanodeId} at ${body.address} ${outcome === "new" ? "registered" : "returned"} with ${body.chunks.length} replicas`,
+          datanode: body.datanodeId,
+        });
+      }
       parts.updateSafeMode();
       return { heartbeatIntervalMs: parts.config.heartbeatInterval };
     },

@@ -62,6 +62,12 @@ export {
   type SegmentFile,
   type TruncatedTail,
 } from "./edit_log.js";
+export {
+  copiesShownMax,
+  eventsShownMax,
+  NamenodeHttpStatus,
+  type NamenodeStatus,
+} from "./http_status.js";
 export { LeaseManager, type LeaseManagerOptions } from "./lease_manager.js";
 export { NameNode, type NameNodeOptions } from "./namenode.js";
 export {
@@ -83,6 +89,12 @@ export {
 export { NamespaceStore, type NamespaceStoreOptions } from "./namespace_store.js";
 export { nameBytesMax, normalizePath, pathBytesMax, splitPath } from "./path.js";
 export { choosePipeline, defaultRack, type PlacementCandidate } from "./placement.js";
+export {
+  type RecentEvent,
+  type RecentEventKind,
+  RecentEvents,
+  type RecentEventsOptions,
+} from "./recent_events.js";
 export {
   type MoveRequest,
   type PendingReplication,

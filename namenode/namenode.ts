@@ -8,6 +8,7 @@
  * in-process on port 0 and a temp folder.
  */
 import { type BigFsServer, type Logger, listen, type ResponseOf, route } from "#protocol";
+import { ReplicaWaiters } from "./_replica_waiters.js";
 import { Balancer, type BalancerOptions } from "./balancer.js";
 import { ChunkMap } from "./chunk_map.js";
 import { clientRoutes } from "./client_service.js";
@@ -15,11 +16,13 @@ import type { NamenodeConfig } from "./config.js";
 import { DatanodeRegistry } from "./datanode_registry.js";
 import { datanodeRoutes } from "./datanode_service.js";
 import { type DecommissionOptions, DecommissionTracker } from "./decommission.js";
+import { NamenodeHttpStatus } from "./http_status.js";
 import { LeaseManager } from "./lease_manager.js";
 import type { DatanodeRef, NamenodeParts, PipelineRequest } from "./namenode_parts.js";
 import type { NamespaceOp, OpResult } from "./namespace.js";
 import { NamespaceStore } from "./namespace_store.js";
 import { choosePipeline } from "./placement.js";
+import { RecentEvents } from "./recent_events.js";
 import { ReplicationMonitor, type ReplicationMonitorOptions } from "./replication_monitor.js";
 import { SafeMode } from "./safe_mode.js";
 
@@ -58,8 +61,11 @@ export class NameNode implements NamenodeParts {
   readonly replicationMonitor: ReplicationMonitor;
   readonly decommissions: DecommissionTracker;
   readonly balancer: Balancer;
+  readonly events = new RecentEvents();
+  readonly replicaWaiters = new ReplicaWaiters();
   readonly now: () => number;
   #server: BigFsServer | undefined;
+  #http: NamenodeHttpStatus | undefined;
   #timer: NodeJS.Timeout | undefined;
   #stopping: Promise<void> | undefined;
   /** Deletes decided in safe mode; bounded by the replicas DataNodes report. */
@@ -77,6 +83,7 @@ export class NameNode implements NamenodeParts {
       isLive: (id) => this.registry.isLive(id),
       // A decommissioned DataNode's replicas are readable but count no more.
       counts: (id) => this.registry.adminState(id) !== "decommissioned",
+      onReplicaStored: (id) => this.replicaWaiters.replicaStored(id),
     });
     this.leases = new LeaseManager({ leaseTimeoutMs: config.leaseTimeout });
     this.safeMode = new SafeMode({
@@ -94,13 +101,16 @@ export class NameNode implements NamenodeParts {
 
   /** Loads the namespace, then listens. Rejects when the folder is locked or the port taken. */
   static async start(config: NamenodeConfig, options: NameNodeOptions): Promise<NameNode> {
+    const http = new NamenodeHttpStatus();
     const store = await NamespaceStore.open(config.dataDir, {
       logger: options.logger,
       recover: config.recover,
       checkpointEveryRecords: config.checkpointRecords,
       checkpointEveryMs: config.checkpointInterval,
+      openSegmentFile: http.openSegmentFile,
     });
     const namenode = new NameNode(config, store, options);
+    namenode.#http = http;
     try {
       namenode.#loadChunks();
       namenode.#server = await listen({
@@ -108,7 +118,9 @@ export class NameNode implements NamenodeParts {
         port: config.port,
         secret: options.secret,
         role: "namenode",
-        handler: route({ ...clientRoutes(namenode), ...datanodeRoutes(namenode) }, "NameNode"),
+        handler: http.metrics.instrument(
+          route({ ...clientRoutes(namenode), ...datanodeRoutes(namenode) }, "NameNode"),
+        ),
         idleTimeoutMs: 10 * 60_000,
         onReject: (remote, error) =>
           namenode.logger.warn(
@@ -116,7 +128,9 @@ export class NameNode implements NamenodeParts {
             "connection refused",
           ),
       });
+      await http.listen(namenode);
     } catch (error) {
+      await namenode.#server?.close();
       await store.close();
       throw error;
     }
@@ -127,6 +141,7 @@ export class NameNode implements NamenodeParts {
       {
         host: namenode.address.host,
         port: namenode.address.port,
+        httpPort: namenode.httpAddress.port,
         safeMode: namenode.safeMode.active,
       },
       "NameNode listening",
@@ -138,6 +153,12 @@ export class NameNode implements NamenodeParts {
   get address(): { host: string; port: number } {
     if (!this.#server) throw new Error("NameNode is not listening");
     return this.#server.address;
+  }
+
+  /** Where the HTTP side port (`/`, `/metrics`, `/health`) is bound. */
+  get httpAddress(): { host: string; port: number } {
+    if (!this.#http) throw new Error("NameNode is not listening");
+    return this.#http.address;
   }
 
   /** Every chunk of the namespace goes into the chunk map; replicas come from reports. */
@@ -231,6 +252,13 @@ export class NameNode implements NamenodeParts {
       { datanode: datanodeId, chunkId, generation, reason, outcome },
       "corrupt replica reported",
     );
+    this.events.add({
+      timeMs: this.now(),
+      kind: "corrupt-replica",
+      message: `Corrupt replica of chunk ${chunkId} on DataNode ${datanodeId} (${outcome}): ${reason}`,
+      datanode: datanodeId,
+      chunkId,
+    });
     if (outcome === "stale" || outcome === "orphan") {
       this.deleteReplica(datanodeId, { id: chunkId, generation });
     } else {
@@ -248,6 +276,11 @@ export class NameNode implements NamenodeParts {
     const { reported, total } = this.chunkMap.chunksWithReplicaCount();
     this.safeMode.update(reported, total);
     if (this.safeMode.active) return;
+    this.events.add({
+      timeMs: this.now(),
+      kind: "safe-mode-left",
+      message: `Left safe mode: ${reported} of ${total} chunks reported`,
+    });
     // Nothing was repaired in safe mode: look at every chunk, quickly.
     this.replicationMonitor.startRescan();
     const postponed = this.#postponedDeletes.splice(0);
@@ -313,6 +346,12 @@ export class NameNode implements NamenodeParts {
     for (const datanodeId of this.registry.checkLiveness(nowMs)) {
       const lost = this.chunkMap.datanodeDead(datanodeId);
       this.logger.warn({ datanode: datanodeId, replicas: lost.length }, "DataNode declared dead");
+      this.events.add({
+        timeMs: nowMs,
+        kind: "datanode-dead",
+        message: `DataNode ${datanodeId} declared dead (${lost.length} replicas lost)`,
+        datanode: datanodeId,
+      });
       // In safe mode the rescan on leaving it looks at every chunk anyway.
       this.replicationMonitor.datanodeDead(datanodeId, this.safeMode.active ? [] : lost);
     }
@@ -341,6 +380,7 @@ export class NameNode implements NamenodeParts {
     this.#stopping ??= (async () => {
       clearInterval(this.#timer);
       this.balancer.stop();
+      await this.#http?.close();
       await this.#server?.close();
       await this.store.close();
       this.logger.info("NameNode stopped");

@@ -3,6 +3,7 @@
  * datanode_service.ts) work with, and the few operations they share.
  */
 import type { datanodeRef, Logger, ResponseOf, schema } from "#protocol";
+import type { ReplicaWaiters } from "./_replica_waiters.js";
 import type { Balancer } from "./balancer.js";
 import type { ChunkMap } from "./chunk_map.js";
 import type { NamenodeConfig } from "./config.js";
@@ -11,6 +12,7 @@ import type { DecommissionTracker } from "./decommission.js";
 import type { LeaseManager } from "./lease_manager.js";
 import type { NamespaceOp, OpResult } from "./namespace.js";
 import type { NamespaceStore } from "./namespace_store.js";
+import type { RecentEvents } from "./recent_events.js";
 import type { ReplicationMonitor } from "./replication_monitor.js";
 import type { SafeMode } from "./safe_mode.js";
 
@@ -40,6 +42,10 @@ export interface NamenodeParts {
   readonly replicationMonitor: ReplicationMonitor;
   readonly decommissions: DecommissionTracker;
   readonly balancer: Balancer;
+  /** Recent events for the status page: DataNodes dying and returning, corrupt replicas. */
+  readonly events: RecentEvents;
+  /** COMPLETE requests waiting for DataNodes to report their chunks. */
+  readonly replicaWaiters: ReplicaWaiters;
   /** The clock, in milliseconds since the epoch. */
   now(): number;
   /**

@@ -18,7 +18,7 @@ import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BigFsError, type FolderLock, type Logger, lockFolder } from "#protocol";
 import { loadNewestImage, writeImage } from "./checkpoint.js";
-import { EditLog } from "./edit_log.js";
+import { EditLog, type EditLogOptions } from "./edit_log.js";
 import { decodeOp, encodeOp, Namespace, type NamespaceOp, type OpResult } from "./namespace.js";
 
 /** Options for {@linkcode NamespaceStore.open}. */
@@ -30,6 +30,8 @@ export interface NamespaceStoreOptions {
   checkpointEveryRecords?: number;
   /** Checkpoint when changes are this old; default 1 hour. */
   checkpointEveryMs?: number;
+  /** Opens edit log segment files (the NameNode's metrics time their fdatasyncs). */
+  openSegmentFile?: EditLogOptions["openSegmentFile"];
 }
 
 /** The namespace, made durable by the edit log and checkpoints. */
@@ -89,6 +91,7 @@ export class NamespaceStore {
         afterTxid,
         logger,
         ...(options.recover ? { recover: true } : {}),
+        ...(options.openSegmentFile ? { openSegmentFile: options.openSegmentFile } : {}),
       });
       if (opened.truncatedTail) {
         logger.warn(opened.truncatedTail, "cut a torn record at the end of the edit log");

@@ -6,9 +6,12 @@
  * them all in one tick. Events put chunk ids in an *attention* set: a DataNode's death (the
  * chunks it held), a corrupt replica, a replica added or removed, a replication change, a
  * returning DataNode's full report, a decommission, and a commit (after `commitGraceMs`, so the
- * pipeline's own reports arrive first). A slow background pass over every chunk
- * (`rescanPerTick`) catches anything an event missed; the first pass after safe mode runs at
- * `examinePerTick`. Each tick examines at most `examinePerTick` chunks from the set.
+ * pipeline's own reports arrive first). Until its grace is over no event has a new chunk
+ * examined: the first replica's report would send copies to pipeline DataNodes whose own
+ * reports are still on their way, and a copy they refuse holds the chunk's repair until it
+ * times out. A slow background pass over every chunk (`rescanPerTick`) catches anything an
+ * event missed; the first pass after safe mode runs at `examinePerTick`. Each tick examines at
+ * most `examinePerTick` chunks from the set.
  *
  * What counts. A replica counts toward a chunk's target when it is good, on a live DataNode in
  * normal service, and not being deleted. Replicas on decommissioning or decommissioned
@@ -117,6 +120,8 @@ export class ReplicationMonitor {
   /** Chunks to look at later, in time order (one delay for all); `#laterHead` is the next. */
   #later: { id: bigint; atMs: number }[] = [];
   #laterHead = 0;
+  /** Chunks committed less than `commitGraceMs` ago: not examined yet. */
+  readonly #inGrace = new Set<bigint>();
   readonly #failedTargets = new Map<bigint, Set<string>>();
   readonly #moves = new Map<bigint, Move>();
   #rescan: IterableIterator<bigint> | undefined;
@@ -187,6 +192,7 @@ export class ReplicationMonitor {
   /** Looks at a chunk once its pipeline had time to report (after a commit). */
   checkLater(chunkId: bigint, nowMs: number): void {
     this.#later.push({ id: chunkId, atMs: nowMs + this.#commitGraceMs });
+    this.#inGrace.add(chunkId);
   }
 
   /** Starts a fast pass over every chunk (after safe mode, when nothing was acted on). */
@@ -263,7 +269,9 @@ export class ReplicationMonitor {
   tick(nowMs: number): void {
     this.#expire(nowMs);
     while (this.#laterHead < this.#later.length && this.#later[this.#laterHead]!.atMs <= nowMs) {
-      this.#attention.add(this.#later[this.#laterHead++]!.id);
+      const { id } = this.#later[this.#laterHead++]!;
+      this.#inGrace.delete(id);
+      this.#attention.add(id);
     }
     if (this.#laterHead > 1024 && this.#laterHead * 2 > this.#later.length) {
       this.#later = this.#later.slice(this.#laterHead);
@@ -352,8 +360,9 @@ export class ReplicationMonitor {
       this.chunkRemoved(id);
       return;
     }
-    // A chunk being written is its writer's business; its commit brings it here.
-    if (!chunk.committed) return;
+    // A chunk being written is its writer's business; its commit brings it here, once the
+    // grace for its pipeline's reports is over.
+    if (!chunk.committed || this.#inGrace.has(id)) return;
     this.#reconcile(id);
     const good = chunkMap.liveReplicas(id);
     const move = this.#moves.get(id);
@@ -379,8 +388,13 @@ export class ReplicationMonitor {
     if (inFlight > 0) return;
     this.#failedTargets.delete(id);
     if (counted.length >= expected) {
+      // A delete already sent is not sent again: a late duplicate could remove a good copy
+      // placed on the same DataNode afterwards.
+      const deleting = this.#pending.deletingOn(id);
       for (const datanodeId of chunkMap.corruptReplicas(id)) {
-        if (registry.isLive(datanodeId)) this.#deleteCorrupt(datanodeId, chunk);
+        if (registry.isLive(datanodeId) && !deleting.has(datanodeId)) {
+          this.#deleteCorrupt(datanodeId, chunk, nowMs);
+        }
       }
     }
     if (counted.length > expected) this.#deleteExcess(chunk, counted, nowMs);
@@ -421,11 +435,12 @@ export class ReplicationMonitor {
     move.onDone(moved);
   }
 
-  #deleteCorrupt(datanodeId: string, chunk: ChunkEntry): void {
+  #deleteCorrupt(datanodeId: string, chunk: ChunkEntry, nowMs: number): void {
     this.#parts.logger.info(
       { chunkId: chunk.id, datanode: datanodeId },
       "deleting a corrupt replica: enough good copies exist",
     );
+    this.#pending.addDelete(chunk.id, datanodeId, nowMs + this.#pendingTimeoutMs);
     this.#parts.deleteReplica(datanodeId, chunk);
   }
 
@@ -516,7 +531,7 @@ export class ReplicationMonitor {
     });
     if (targets.length === 0) {
       this.#failedTargets.delete(id);
-      this.#makeRoom(chunk, counted, candidates, taken);
+      this.#makeRoom(chunk, counted, candidates, taken, nowMs);
       return "blocked";
     }
     if (!this.#sendCopy(chunk, sources[0]!, targets, nowMs)) return "blocked";
@@ -536,13 +551,17 @@ export class ReplicationMonitor {
     counted: readonly string[],
     candidates: Map<string, Candidate>,
     taken: ReadonlySet<string>,
+    nowMs: number,
   ): void {
     if (counted.length === 0) return;
     const corrupt = this.#parts.chunkMap.corruptReplicas(chunk.id);
     if (corrupt.length === 0) return;
     for (const id of candidates.keys()) if (!taken.has(id)) return;
+    const deleting = this.#pending.deletingOn(chunk.id);
     for (const datanodeId of corrupt) {
-      if (candidates.has(datanodeId)) this.#deleteCorrupt(datanodeId, chunk);
+      if (candidates.has(datanodeId) && !deleting.has(datanodeId)) {
+        this.#deleteCorrupt(datanodeId, chunk, nowMs);
+      }
     }
   }
 

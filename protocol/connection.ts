@@ -11,6 +11,11 @@
  * most `incomingInFlightMax` of the peer's run at once (more are answered `BUSY`); at most
  * `streamBufferBytesMax` bytes wait in one stream before the socket stops being read; a write
  * that the socket cannot take yet (`write()` returned false) waits for `drain`.
+ *
+ * Writes are batched: the first write in a turn of the event loop corks the socket and the
+ * end of the turn (`process.nextTick`, after every promise reaction queued in it) uncorks
+ * it, so the responses to a group commit's batch, or the requests a client pipelines, leave
+ * in one `writev` per connection instead of one system call each.
  */
 import type { Socket } from "node:net";
 import { BigFsError, isBigFsError } from "./errors.js";
@@ -96,6 +101,8 @@ export interface ConnectionOptions {
   payloadBytesMax?: number;
   /** Bytes that arrived with the handshake and belong to the first frames. */
   leftover?: Uint8Array[];
+  /** Told the payload bytes of every DATA frame received or sent, for metrics. */
+  onDataBytes?: (direction: "received" | "sent", bytes: number) => void;
 }
 
 /** Options for one request. */
@@ -117,7 +124,13 @@ interface PendingRequest {
 }
 
 interface RunningRequest {
-  controller: AbortController;
+  /**
+   * Made only when the handler asks for `signal`: most handlers never do, and an
+   * AbortController per request is a measurable part of a small request's cost.
+   */
+  controller: AbortController | undefined;
+  /** Set when the request was cancelled or the connection closed. */
+  abortReason: BigFsError | undefined;
   items: StreamQueue;
 }
 
@@ -190,6 +203,8 @@ export class Connection {
   readonly #pressured = new Set<StreamQueue>();
   #nextRequestId: number;
   #drain: Promise<void> | undefined;
+  /** True while the socket is corked until the end of this turn of the event loop. */
+  #corked = false;
   #closedError: BigFsError | undefined;
 
   constructor(socket: Socket, options: ConnectionOptions) {
@@ -331,6 +346,7 @@ export class Connection {
 
   /** Sends one DATA frame for an open request: its header, then the caller's bytes, uncopied. */
   sendData(requestId: number, data: DataToSend): Promise<void> {
+    this.#options.onDataBytes?.("sent", data.bytes.byteLength);
     const header = encodeDataFrameHeader({
       requestId,
       chunkId: data.chunkId,
@@ -359,10 +375,13 @@ export class Connection {
     while (this.#drain) await this.#drain;
     if (this.#closedError) throw this.#closedError;
     const socket = this.#socket;
+    if (!this.#corked) {
+      this.#corked = true;
+      socket.cork();
+      process.nextTick(this.#uncork);
+    }
     let writable = true;
-    if (parts.length > 1) socket.cork();
     for (const part of parts) writable = socket.write(part);
-    if (parts.length > 1) socket.uncork();
     if (!writable && !this.#drain) {
       this.#drain = new Promise<void>((resolve) => {
         const done = () => {
@@ -376,6 +395,11 @@ export class Connection {
       });
     }
   }
+
+  readonly #uncork = (): void => {
+    this.#corked = false;
+    this.#socket.uncork();
+  };
 
   #allocateRequestId(): number {
     // Ids wrap at 2^32 and skip any still open; parity keeps the two sides apart.
@@ -439,14 +463,15 @@ export class Connection {
       }
       case FrameKind.CANCEL: {
         const running = this.#running.get(frame.requestId);
-        const reason = new BigFsError("UNAVAILABLE", `Request cancelled by ${this.remote}`);
-        running?.controller.abort(reason);
-        // A handler waiting for the stream's next item must wake up too.
-        running?.items.end(reason);
+        if (running === undefined) return;
+        abortRunning(running, new BigFsError("UNAVAILABLE", `Request cancelled by ${this.remote}`));
         return;
       }
       case FrameKind.DATA:
       case FrameKind.MESSAGE:
+        if (frame.kind === FrameKind.DATA) {
+          this.#options.onDataBytes?.("received", (frame as DataFrame).bytes.byteLength);
+        }
         this.#streamOf(frame.requestId)?.push(
           frame.kind === FrameKind.DATA ? (frame as DataFrame) : { kind: 6, body: frame.body },
         );
@@ -528,13 +553,19 @@ export class Connection {
       );
       return;
     }
-    const controller = new AbortController();
     const items = new StreamQueue(this.#streamBytesMax(), (over) => this.#onPressure(items, over));
-    this.#running.set(requestId, { controller, items });
+    const running: RunningRequest = { controller: undefined, abortReason: undefined, items };
+    this.#running.set(requestId, running);
     const request: IncomingRequest = {
       name,
       body: frame.body as RequestOf<MessageName>,
-      signal: controller.signal,
+      get signal() {
+        if (running.controller === undefined) {
+          running.controller = new AbortController();
+          if (running.abortReason !== undefined) running.controller.abort(running.abortReason);
+        }
+        return running.controller.signal;
+      },
       items,
       remote: this.remote,
       sendData: (data) => this.sendData(requestId, data),
@@ -542,11 +573,10 @@ export class Connection {
         this.sendFrame(encodeControlFrame(FrameKind.MESSAGE, opcode, requestId, body)),
     };
     const finish = (error: unknown, body?: unknown) => {
-      const running = this.#running.get(requestId);
-      if (running === undefined) return;
+      if (this.#running.get(requestId) !== running) return;
       this.#running.delete(requestId);
       running.items.discard();
-      if (controller.signal.aborted || this.#closedError) return;
+      if (running.abortReason !== undefined || this.#closedError) return;
       this.#reply(opcode, requestId, error, body);
     };
     Promise.resolve()
@@ -581,12 +611,16 @@ export class Connection {
           : new BigFsError("UNAVAILABLE", `Request ${pending.name} failed: ${error.message}`);
       this.#settle(requestId, reason);
     }
-    for (const running of this.#running.values()) {
-      running.controller.abort(error);
-      running.items.end(error);
-    }
+    for (const running of this.#running.values()) abortRunning(running, error);
     this.#running.clear();
     for (const waiter of this.#slotWaiters.splice(0)) waiter();
     for (const listener of this.#closeListeners.splice(0)) listener(error);
   }
+}
+
+/** Aborts a request the peer sent us: its signal (if made) and a handler waiting on its stream. */
+function abortRunning(running: RunningRequest, reason: BigFsError): void {
+  running.abortReason ??= reason;
+  running.controller?.abort(reason);
+  running.items.end(reason);
 }

@@ -8,6 +8,8 @@
  * - The handshake with mutual HMAC authentication (`handshake.ts`) and chunk access tokens
  *   (`chunk_token.ts`).
  * - Typed error codes (`errors.ts`) and xxh64 checksums (`checksum.ts`).
+ * - The HTTP side port (`/health`, `/metrics`) and each daemon's own metrics registry
+ *   (`http_side_port.ts`, `metrics.ts`).
  * - Shared daemon helpers: sizes, durations, the logger and the flag parser. They live here
  *   because this is the one module every BigFS process already depends on.
  *
@@ -93,6 +95,13 @@ export {
   secretBytesMin,
 } from "./handshake.js";
 export {
+  type HttpPage,
+  HttpSidePort,
+  type HttpSidePortOptions,
+  jsonPage,
+  serveHttpSidePort,
+} from "./http_side_port.js";
+export {
   createLogger,
   type Logger,
   type LoggerOptions,
@@ -117,6 +126,7 @@ export {
   replicaReport,
   type StreamMessageOf,
 } from "./messages.js";
+export { DaemonMetrics, type DaemonMetricsOptions } from "./metrics.js";
 export { type Routes, route } from "./router.js";
 export * as schema from "./schema.js";
 export { loadSecret } from "./secret.js";

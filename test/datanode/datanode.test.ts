@@ -37,6 +37,7 @@ class World {
   ): Promise<DataNode> {
     const config = parseDataNodeConfig([
       ...["--data-dir", dataDir, "--port", "0", "--namenode", this.namenode.address],
+      ...["--http-port", "0"],
       ...flags,
     ]);
     const registersBefore = this.namenode.registers.length;

@@ -50,6 +50,8 @@ export interface SpawnDataNodeOptions {
 export async function spawnDataNode(options: SpawnDataNodeOptions): Promise<DataNodeProcess> {
   const args = [
     ...["--data-dir", options.dataDir, "--port", "0", "--namenode", options.namenode],
+    // Several DataNodes run on one machine: each takes a free HTTP port unless told one.
+    ...(options.flags?.some((flag) => flag.startsWith("--http-port")) ? [] : ["--http-port", "0"]),
     ...["--secret-file", options.secretFile, ...(options.flags ?? [])],
   ];
   const child = spawn(process.execPath, ["--enable-source-maps", bin, ...args], {

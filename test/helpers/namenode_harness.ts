@@ -27,6 +27,8 @@ export const testSecret = Buffer.from("namenode-server-test-secret-0123456789");
 export const fastFlags = [
   "--port",
   "0",
+  "--http-port",
+  "0",
   "--heartbeat-interval",
   "100ms",
   "--dead-after",

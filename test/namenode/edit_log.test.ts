@@ -572,6 +572,74 @@ test("appends made while a sync is in progress go out in one write and one sync"
   });
 });
 
+test("a batch appended while another syncs starts its own sync at once, and is acknowledged after it", async () => {
+  await withFolder(async (folder) => {
+    const { control, openSegmentFile } = instrumented();
+    const { log } = await EditLog.open(folder, { openSegmentFile });
+    const before = { ...control.counts };
+    let release!: () => void;
+    control.gate = new Promise((resolve) => {
+      release = resolve;
+    });
+    const acknowledged: bigint[] = [];
+    const note = (txid: bigint) => {
+      acknowledged.push(txid);
+      return txid;
+    };
+    const first = log.append(payloadOf(0)).then(note);
+    while (control.counts.datasyncs - before.datasyncs < 1) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    const second = log.append(payloadOf(1)).then(note);
+    // The second batch is written and its sync started while the first sync still waits.
+    while (control.counts.datasyncs - before.datasyncs < 2) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    assert.is(control.counts.writes - before.writes, 2);
+    assert.equal(acknowledged, []);
+    control.gate = undefined;
+    release();
+    assert.equal(await Promise.all([first, second]), [1n, 2n]);
+    assert.equal(acknowledged, [1n, 2n], "acknowledged in txid order");
+    assert.is(log.durableTxid, 2n);
+    await log.close();
+    assertRecords(await openAndClose(folder), 1, 2);
+  });
+});
+
+test("at most 3 syncs run at once; appends made meanwhile wait and go out as one batch", async () => {
+  await withFolder(async (folder) => {
+    const { control, openSegmentFile } = instrumented();
+    const { log } = await EditLog.open(folder, { openSegmentFile });
+    const before = { ...control.counts };
+    let release!: () => void;
+    control.gate = new Promise((resolve) => {
+      release = resolve;
+    });
+    const appends: Promise<bigint>[] = [];
+    for (let index = 0; index < 3; index++) {
+      appends.push(log.append(payloadOf(index)));
+      while (control.counts.datasyncs - before.datasyncs < index + 1) {
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
+    for (let index = 3; index < 8; index++) appends.push(log.append(payloadOf(index)));
+    for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
+    assert.is(control.counts.datasyncs - before.datasyncs, 3, "no fourth sync while 3 run");
+    assert.is(control.counts.writes - before.writes, 3);
+    control.gate = undefined;
+    release();
+    assert.equal(
+      await Promise.all(appends),
+      Array.from({ length: 8 }, (_, index) => BigInt(index + 1)),
+    );
+    assert.is(control.counts.writes - before.writes, 4, "the 5 waiting appends in one write");
+    assert.is(control.counts.datasyncs - before.datasyncs, 4);
+    await log.close();
+    assertRecords(await openAndClose(folder), 1, 8);
+  });
+});
+
 test("a failed fdatasync rejects every waiting append, and every later one at once", async () => {
   await withFolder(async (folder) => {
     const { control, openSegmentFile } = instrumented();

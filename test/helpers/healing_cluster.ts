@@ -1,0 +1,273 @@
+/**
+ * A cluster of real processes for the healing and balancing tests: one `bigfs-namenode` and N
+ * `bigfs-datanode` processes on 127.0.0.1 under one temp folder, fast heartbeats, a short
+ * `--dead-after`, small chunks and small capacities, and a {@linkcode BigFsClient} of it.
+ *
+ * A DataNode keeps its slot (index) and data folder for the whole run, so a test can kill it
+ * with SIGKILL, stop it with SIGTERM and start it again on the same chunks; it comes back with
+ * the same DataNode id. `stop()` stops every process and removes the folder even when a test
+ * failed half-way; the process helpers also kill their children when the test process exits.
+ */
+import { createHash } from "node:crypto";
+import { open, readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { BigFsClient, type DatanodeReport, type FsckReport } from "#client";
+import { makeWorkspace, type NamenodeProcess, startNamenode } from "./daemon.js";
+import { type DataNodeProcess, spawnDataNode } from "./datanode_process.js";
+import { waitFor } from "./wait.js";
+
+/** Options for {@linkcode HealingCluster.start}. */
+export interface HealingClusterOptions {
+  /** DataNodes started at once; default 4. */
+  datanodes?: number;
+  /** NameNode flags after the defaults (they win over them). */
+  namenodeFlags?: readonly string[];
+  /** Flags every DataNode gets after the defaults. */
+  datanodeFlags?: readonly string[];
+  /** Each DataNode's `--capacity`; default 64 MiB, so a few MiB move its use. */
+  capacity?: string;
+}
+
+/** The defaults: 64 KiB chunks, a heartbeat every 200 ms, dead after 2 s of silence. */
+export const healingDefaults = {
+  chunkSizeBytes: 64 * 1024,
+  heartbeatIntervalMs: 200,
+  deadAfterMs: 2_000,
+  capacity: "64MiB",
+} as const;
+
+/** One DataNode slot: its folder, and its process while it runs. */
+export interface DatanodeSlot {
+  readonly index: number;
+  readonly dataDir: string;
+  /** The DataNode id, the same across restarts. */
+  id: string;
+  process: DataNodeProcess | undefined;
+}
+
+/** A running cluster of processes; see the module doc. */
+export class HealingCluster {
+  readonly namenode: NamenodeProcess;
+  readonly client: BigFsClient;
+  readonly slots: DatanodeSlot[] = [];
+  readonly #workspace: Awaited<ReturnType<typeof makeWorkspace>>;
+  readonly #datanodeFlags: readonly string[];
+
+  private constructor(
+    workspace: Awaited<ReturnType<typeof makeWorkspace>>,
+    namenode: NamenodeProcess,
+    client: BigFsClient,
+    datanodeFlags: readonly string[],
+  ) {
+    this.#workspace = workspace;
+    this.namenode = namenode;
+    this.client = client;
+    this.#datanodeFlags = datanodeFlags;
+  }
+
+  /** Starts the NameNode and the DataNodes and waits until every DataNode is live. */
+  static async start(options: HealingClusterOptions = {}): Promise<HealingCluster> {
+    const workspace = await makeWorkspace();
+    let namenode: NamenodeProcess | undefined;
+    let cluster: HealingCluster | undefined;
+    try {
+      namenode = await startNamenode(join(workspace.dir, "namenode"), workspace.secretFile, [
+        ...["--chunk-size", `${healingDefaults.chunkSizeBytes}`],
+        ...["--heartbeat-interval", `${healingDefaults.heartbeatIntervalMs}ms`],
+        ...["--dead-after", `${healingDefaults.deadAfterMs}ms`],
+        ...(options.namenodeFlags ?? []),
+      ]);
+      const client = await BigFsClient.connect({
+        namenode: { host: "127.0.0.1", port: namenode.port },
+        secret: workspace.secret,
+        // Leave room for a pipeline that meets a DataNode that has just died.
+        attemptsPerChunk: 8,
+        stallTimeoutMs: 10_000,
+      });
+      cluster = new HealingCluster(workspace, namenode, client, [
+        ...["--capacity", options.capacity ?? healingDefaults.capacity],
+        ...(options.datanodeFlags ?? []),
+      ]);
+      const count = options.datanodes ?? 4;
+      await Promise.all(Array.from({ length: count }, () => cluster!.addDatanode()));
+      return cluster;
+    } catch (error) {
+      if (cluster) await cluster.stop();
+      else {
+        await namenode?.kill();
+        await workspace.remove();
+      }
+      throw error;
+    }
+  }
+
+  /** The `host:port` DataNodes reach the NameNode at. */
+  get namenodeAddress(): string {
+    return `127.0.0.1:${this.namenode.port}`;
+  }
+
+  /** Starts a DataNode in a new slot with an empty folder; resolves with its index once live. */
+  async addDatanode(): Promise<number> {
+    const index = this.slots.length;
+    const slot: DatanodeSlot = {
+      index,
+      dataDir: join(this.#workspace.dir, `datanode-${index}`),
+      id: "",
+      process: undefined,
+    };
+    this.slots.push(slot);
+    await this.startDatanode(index);
+    return index;
+  }
+
+  /** Starts the DataNode of a slot (again) on its folder and waits until the NameNode has it live. */
+  async startDatanode(index: number, extraFlags: readonly string[] = []): Promise<void> {
+    const slot = this.#slot(index);
+    if (slot.process !== undefined) throw new Error(`DataNode ${index} is already running`);
+    slot.process = await spawnDataNode({
+      dataDir: slot.dataDir,
+      namenode: this.namenodeAddress,
+      secretFile: this.#workspace.secretFile,
+      flags: [...["--http-port", "0"], ...this.#datanodeFlags, ...extraFlags],
+    });
+    slot.id = slot.process.id;
+    await this.waitState(index, "live");
+  }
+
+  /** SIGKILL: the DataNode crashes; resolves once the process is gone. */
+  async killDatanode(index: number): Promise<void> {
+    const slot = this.#slot(index);
+    await slot.process?.kill("SIGKILL");
+    slot.process = undefined;
+  }
+
+  /** SIGTERM: the DataNode stops cleanly; resolves once the process is gone. */
+  async stopDatanode(index: number): Promise<void> {
+    const slot = this.#slot(index);
+    await slot.process?.kill("SIGTERM");
+    slot.process = undefined;
+  }
+
+  /** Waits until `report()` shows the slot's DataNode in `state`. */
+  async waitState(
+    index: number,
+    state: DatanodeReport["datanodes"][number]["state"],
+    timeoutMs = 15_000,
+  ): Promise<void> {
+    const { id } = this.#slot(index);
+    await waitFor(
+      async () =>
+        (await this.client.report()).datanodes.some((d) => d.id === id && d.state === state),
+      timeoutMs,
+      { what: `DataNode ${index} (${id}) to be ${state}`, intervalMs: 50 },
+    );
+  }
+
+  /** The slot index of a DataNode id. */
+  indexOf(datanodeId: string): number {
+    const index = this.slots.findIndex((slot) => slot.id === datanodeId);
+    if (index < 0) throw new Error(`No DataNode ${datanodeId} in this cluster`);
+    return index;
+  }
+
+  /** Waits until `fsck(path)` satisfies `predicate`; resolves with that report. */
+  async waitFsck(
+    predicate: (report: FsckReport) => boolean,
+    timeoutMs: number,
+    what: string,
+    path = "/",
+  ): Promise<FsckReport> {
+    let last: FsckReport | undefined;
+    try {
+      return await waitFor(
+        async () => {
+          last = await this.client.fsck(path);
+          return predicate(last) ? last : undefined;
+        },
+        timeoutMs,
+        { what, intervalMs: 50 },
+      );
+    } catch (error) {
+      const summary = last === undefined ? "none" : JSON.stringify(last, bigintAsString);
+      throw new Error(`${(error as Error).message}; last fsck: ${summary}`);
+    }
+  }
+
+  /** Paths of the finalised `.data` files of a chunk (any generation) in a slot's folder. */
+  async chunkDataFiles(index: number, chunkId: bigint): Promise<string[]> {
+    const found: string[] = [];
+    const walk = async (folder: string, depth: number): Promise<void> => {
+      const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
+      for (const entry of entries) {
+        const path = join(folder, entry.name);
+        if (entry.isDirectory() && depth < 2) await walk(path, depth + 1);
+        else if (entry.name.startsWith(`chunk_${chunkId}_`) && entry.name.endsWith(".data")) {
+          found.push(path);
+        }
+      }
+    };
+    await walk(join(this.#slot(index).dataDir, "chunks"), 0);
+    return found;
+  }
+
+  /** NameNode log lines with this message (and, when given, this chunk id). */
+  namenodeLines(msg: string, chunkId?: bigint): Record<string, unknown>[] {
+    return this.namenode.lines.filter(
+      (line) => line.msg === msg && (chunkId === undefined || line.chunkId === String(chunkId)),
+    );
+  }
+
+  /** Reads a whole file back through the client, every byte verified on the way. */
+  async read(path: string): Promise<Buffer> {
+    const pieces: Buffer[] = [];
+    for await (const piece of this.client.createReadStream(path)) pieces.push(piece as Buffer);
+    return Buffer.concat(pieces);
+  }
+
+  /** Closes the client, stops every process (SIGTERM, then SIGKILL) and removes the folder. */
+  async stop(): Promise<void> {
+    await this.client.close().catch(() => {});
+    await Promise.allSettled(
+      this.slots.map(async (slot) => {
+        const running = slot.process;
+        if (running === undefined) return;
+        const timer = setTimeout(() => running.kill("SIGKILL"), 5_000);
+        await running.kill("SIGTERM");
+        clearTimeout(timer);
+      }),
+    );
+    await this.namenode.stop(5_000).catch(() => {});
+    await this.#workspace.remove();
+  }
+
+  #slot(index: number): DatanodeSlot {
+    const slot = this.slots[index];
+    if (slot === undefined) throw new RangeError(`No DataNode slot ${index}`);
+    return slot;
+  }
+}
+
+/** Flips every bit of one byte of a file in place, and syncs it. */
+export async function flipByte(path: string, offset: number): Promise<void> {
+  const handle = await open(path, "r+");
+  try {
+    const byte = Buffer.alloc(1);
+    const { bytesRead } = await handle.read(byte, 0, 1, offset);
+    if (bytesRead !== 1) throw new Error(`Cannot flip byte ${offset} of ${path}: past its end`);
+    byte[0] = byte[0]! ^ 0xff;
+    await handle.write(byte, 0, 1, offset);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** The sha256 of bytes, in hex. */
+export function sha256(bytes: Uint8Array): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** A `JSON.stringify` replacer for reports holding bigint ids. */
+export function bigintAsString(_key: string, value: unknown): unknown {
+  return typeof value === "bigint" ? value.toString() : value;
+}
