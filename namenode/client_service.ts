@@ -227,7 +227,7 @@ export function clientRoutes(parts: NamenodeParts): Routes {
       return {};
     },
 
-    OPEN: async (body) => {
+    OPEN: async (body, request) => {
       const { entry, chunks } = namespace.stat(body.path);
       if (entry.type !== "file") {
         throw new BigFsError("IS_A_DIRECTORY", `Cannot open ${body.path}: it is a directory`);
@@ -241,7 +241,7 @@ export function clientRoutes(parts: NamenodeParts): Routes {
           offset,
           size: chunk.size,
           xxh64: chunk.xxh64,
-          replicas: parts.readReplicas(chunk.id),
+          replicas: parts.readReplicas(chunk.id, request.remote),
           token: mintChunkToken(parts.secret, {
             chunkId: chunk.id,
             generation: chunk.generation,

@@ -230,18 +230,24 @@ export class NameNode implements NamenodeParts {
     }));
   }
 
-  readReplicas(chunkId: bigint): DatanodeRef[] {
-    // DataNodes in service first (a draining one is busy sending its replicas away), then
+  readReplicas(chunkId: bigint, readerAddress?: string): DatanodeRef[] {
+    // A DataNode on the reader's own host first (no network hop, as HDFS sorts by distance),
+    // then DataNodes in service (a draining one is busy sending its replicas away), then
     // fewest transfers, then lowest use.
+    const readerHost = readerAddress === undefined ? undefined : hostOf(readerAddress);
     const ranked = this.chunkMap.liveReplicas(chunkId).flatMap((id) => {
       const view = this.registry.get(id);
       if (!view) return [];
       const use = view.capacityBytes > 0 ? view.effectiveUsedBytes / view.capacityBytes : 1;
-      return [{ view, draining: view.state === "live" ? 0 : 1, use }];
+      const remote = readerHost !== undefined && hostOf(view.address) === readerHost ? 0 : 1;
+      return [{ view, remote, draining: view.state === "live" ? 0 : 1, use }];
     });
     ranked.sort(
       (a, b) =>
-        a.draining - b.draining || a.view.activeTransfers - b.view.activeTransfers || a.use - b.use,
+        a.remote - b.remote ||
+        a.draining - b.draining ||
+        a.view.activeTransfers - b.view.activeTransfers ||
+        a.use - b.use,
     );
     return ranked.map(({ view: { id, address } }) => ({ id, address }));
   }
@@ -387,4 +393,11 @@ export class NameNode implements NamenodeParts {
     })();
     return this.#stopping;
   }
+}
+
+/** The host of `host:port`, `[v6]:port` or a socket's `::ffff:a.b.c.d:port`, for comparing. */
+function hostOf(address: string): string {
+  const colon = address.lastIndexOf(":");
+  const host = (colon < 0 ? address : address.slice(0, colon)).replace(/^\[|\]$/g, "");
+  return host.startsWith("::ffff:") ? host.slice("::ffff:".length) : host;
 }

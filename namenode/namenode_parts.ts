@@ -56,8 +56,8 @@ export interface NamenodeParts {
   commit(action: string, op: NamespaceOp, applied?: (result: OpResult) => void): Promise<OpResult>;
   /** DataNodes for a new chunk, first one first. */
   choosePipeline(request: PipelineRequest): DatanodeRef[];
-  /** Live, good replicas of a chunk for a reader, least loaded first. */
-  readReplicas(chunkId: bigint): DatanodeRef[];
+  /** Live, good replicas of a chunk for a reader: on its own host first, then least loaded. */
+  readReplicas(chunkId: bigint, readerAddress?: string): DatanodeRef[];
   /** Records a corrupt replica reported by a DataNode or a client. */
   replicaCorrupt(datanodeId: string, chunkId: bigint, generation: bigint, reason: string): void;
   /**

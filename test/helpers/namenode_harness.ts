@@ -53,6 +53,8 @@ export interface FakeDatanodeOptions {
   capacityBytes?: number;
   usedBytes?: number;
   rack?: string;
+  /** The address it registers with; default `<id>.invalid:9866`. */
+  address?: string;
   /** Heartbeat every this many ms after registering; 0 for none. Default 100. */
   heartbeatIntervalMs?: number;
 }
@@ -73,9 +75,9 @@ export class FakeDatanode {
   capacityBytes: number;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(id: string, connection: Connection, capacityBytes: number) {
+  constructor(id: string, connection: Connection, capacityBytes: number, address?: string) {
     this.id = id;
-    this.address = `${id}.invalid:9866`;
+    this.address = address ?? `${id}.invalid:9866`;
     this.connection = connection;
     this.capacityBytes = capacityBytes;
   }
@@ -207,7 +209,12 @@ export class Harness {
     options: FakeDatanodeOptions = {},
   ): Promise<FakeDatanode> {
     const connection = await dial(namenode.address, { secret: testSecret, role: "datanode" });
-    const datanode = new FakeDatanode(id, connection, options.capacityBytes ?? 1024 ** 4);
+    const datanode = new FakeDatanode(
+      id,
+      connection,
+      options.capacityBytes ?? 1024 ** 4,
+      options.address,
+    );
     this.#datanodes.push(datanode);
     await datanode.register(options);
     const intervalMs = options.heartbeatIntervalMs ?? 100;

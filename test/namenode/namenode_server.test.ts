@@ -541,6 +541,37 @@ test("complete waits until a DataNode has reported each chunk, so a reader finds
   }
 });
 
+test("open lists a replica on the reader's own host first", async () => {
+  const harness = new Harness();
+  try {
+    const namenode = await harness.start(await harness.folder());
+    const client = await harness.client(namenode);
+    // The test client connects from 127.0.0.1; so does only this DataNode's address.
+    const datanodes = [
+      await harness.datanode(namenode, "dn-far-1"),
+      await harness.datanode(namenode, "dn-local", { address: "127.0.0.1:9866" }),
+      await harness.datanode(namenode, "dn-far-2"),
+    ];
+    const written = await writeFile(
+      client,
+      "/f",
+      [
+        { size: 10, xxh64: 1n },
+        { size: 10, xxh64: 2n },
+      ],
+      { reportFrom: datanodes },
+    );
+    assert.is(written.chunks.length, 2);
+    const opened = await client.request("OPEN", { path: "/f" });
+    for (const chunk of opened.chunks) {
+      assert.is(chunk.replicas.length, 3);
+      assert.is(chunk.replicas[0]?.id, "dn-local");
+    }
+  } finally {
+    await harness.cleanup();
+  }
+});
+
 test("abandon drops the file being written, frees its lease, and deletes its chunks' replicas", async () => {
   const harness = new Harness();
   try {
