@@ -16,114 +16,46 @@
  * written records, and batches are acknowledged in order: an append resolves only once its
  * own sync and every earlier batch's have succeeded. A crash while several batches sync can
  * still leave a later batch's pages on disk and an earlier one's not: none of them had been
- * acknowledged, and the log reads as the torn group write described below.
+ * acknowledged, and the log reads as the torn group write described in `_edit_log_scan.ts`.
  *
- * ## Files
- *
- * The log lives in one folder (the NameNode's `<data-dir>/current`) as segments named
- * `edits_<first txid, 20 decimal digits, zero padded>.log`, so names sort in txid order. Only
- * the newest segment is written to; the others are complete and read-only. A segment is rolled
- * when it holds more than `segmentBytesMax` bytes, and when a checkpoint asks for it. Other
- * names in the folder (images, `.broken` copies) are ignored.
- *
- * ## Segment header (32 bytes)
- *
- * | offset | size | field |
- * |---|---|---|
- * | 0 | 8 | magic, the ASCII bytes `BFSEDITS` |
- * | 8 | 4 | format version, u32 big-endian, 1 |
- * | 12 | 4 | reserved, zero |
- * | 16 | 8 | first txid of the segment, u64 big-endian; equals the txid in the file name |
- * | 24 | 8 | xxh64 of bytes 0 to 23, u64 big-endian |
- *
- * ## Record (20 bytes, then the payload)
- *
- * Records follow the header back to back, with no padding:
- *
- * | offset | size | field |
- * |---|---|---|
- * | 0 | 4 | payload length L, u32 big-endian, at most {@linkcode editPayloadBytesMax} |
- * | 4 | 8 | txid, u64 big-endian |
- * | 12 | 8 | xxh64 of bytes 0 to 11 (length and txid) followed by the payload, u64 big-endian |
- * | 20 | L | payload |
- *
- * The first record of a segment has the header's first txid; each next record's txid is one
- * more, and each segment starts one after the previous segment's last txid. A segment with no
- * records (just rolled) ends at its first txid minus one. The checksum covers the length too,
- * so a flipped length bit is caught even when the bytes it now spans happen to exist.
- *
- * ## A torn tail, told apart from corruption
- *
- * A crash can only tear what was being written: the end of the newest segment. A torn write
- * leaves the last record cut short, or zeros or stale bytes where the record should be, so it
- * fails its length bound, its size or its checksum. But it cannot leave a complete record with a
- * valid checksum after the damage, because nothing was written after the write that tore. So
- * when {@linkcode EditLog.open} meets the first bad record, the rule is:
- *
- * - In the newest segment, when the problem is one a torn write can cause (a record or header
- *   cut short, an impossible length, a checksum mismatch) and no record with a valid checksum
- *   and a plausible later txid starts at any byte offset after it, it is a torn tail: the file
- *   is copied aside as `<name>.broken`, the copy fsynced, and the segment truncated to its last
- *   good record and fsynced. A newest segment whose header is cut short (a roll the crash
- *   interrupted; it holds no records) is moved aside whole instead.
- * - Anything else is corruption and opening fails with {@linkcode EditLogCorruptError}, naming
- *   the file and the byte offset of the bad record: a valid record after the bad one (so the
- *   bad one had been made durable before it, then damaged), a record with a valid checksum but
- *   the wrong txid, a bad record or header in an older segment (a segment is rolled only after
- *   its last write was synced), or a gap in txids between segments.
- * - With `recover`, corruption is handled like a torn tail instead, and the records lost are
- *   counted from the highest valid txid found after the damage: the segment is copied aside
- *   and truncated there, and every later segment is moved aside as `<name>.broken`.
- *
- * The rule errs towards refusing. A torn group write whose pages reached the disk out of order
- * (a zeroed page, then a page of whole records) looks like corruption and needs `recover`,
- * which then drops only records that were never acknowledged. A bit flip in the very last
- * record looks like a torn tail and is cut: nothing after it can tell them apart.
+ * The parts: the segment and record formats are described and implemented in
+ * `_edit_log_format.ts`; reading segments back on open, and telling a torn tail from
+ * corruption, in `_edit_log_scan.ts`, with the repair in `_edit_log_repair.ts`; the segment
+ * files in `_edit_log_files.ts`.
  *
  * @module
  */
-import { constants } from "node:fs";
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat } from "node:fs/promises";
-import { basename, dirname, join } from "node:path";
-import { BigFsError, type Logger, Xxh64Stream, xxh64 } from "../protocol/mod.js";
+import { rm } from "node:fs/promises";
+import { join } from "node:path";
+import { BigFsError, type Logger } from "../protocol/mod.js";
+import {
+  createSegment,
+  openSegmentFileDefault,
+  type SegmentFile,
+  syncFolder,
+  writeAll,
+} from "./_edit_log_files.js";
+import {
+  editPayloadBytesMax,
+  encodeRecord,
+  headerBytes,
+  type Segment,
+  segmentName,
+} from "./_edit_log_format.js";
+import { type EditRecord, scanSegments, type TruncatedTail } from "./_edit_log_scan.js";
 
-/** The largest payload one record may hold. It is part of the format: a larger length is corrupt. */
-export const editPayloadBytesMax = 16 * 1024 * 1024;
+export type { SegmentFile } from "./_edit_log_files.js";
+export { editPayloadBytesMax } from "./_edit_log_format.js";
+export { EditLogCorruptError, type EditRecord, type TruncatedTail } from "./_edit_log_scan.js";
 
-const segmentMagic = new TextEncoder().encode("BFSEDITS");
-const formatVersion = 1;
-const headerBytes = 32;
-const recordHeaderBytes = 20;
 const segmentBytesMaxDefault = 64 * 1024 * 1024;
 // One write of a group commit holds at most this much (or one record, if that is larger).
 const batchBytesMax = 8 * 1024 * 1024;
-const segmentNamePattern = /^edits_(\d{20})\.log$/;
 /**
  * The fdatasyncs an edit log runs at once. More overlap helps less and less, and each one
  * holds a thread of libuv's pool (4 by default) that other file I/O shares.
  */
 const syncsInFlightMax = 3;
-// How many `.broken` copies of one segment may pile up before repair stops and asks for help.
-const brokenCopiesMax = 100;
-
-/** One edit read back from the log. */
-export interface EditRecord {
-  txid: bigint;
-  /** A view into the segment's bytes as read; copy it to keep it beyond replay. */
-  payload: Uint8Array;
-}
-
-/**
- * The part of an open file that appends go through, so a test can inject a failed write or
- * sync. The default wraps a `fs.promises` FileHandle.
- */
-export interface SegmentFile {
-  /** Writes `bytes` at `position` and returns how many bytes were written. */
-  write(bytes: Uint8Array, position: number): Promise<number>;
-  datasync(): Promise<void>;
-  sync(): Promise<void>;
-  close(): Promise<void>;
-}
 
 /** Options for {@linkcode EditLog.open}. */
 export interface EditLogOptions {
@@ -139,13 +71,6 @@ export interface EditLogOptions {
   openSegmentFile?: (path: string, flags: "r+" | "wx") => Promise<SegmentFile>;
 }
 
-/** Where the log was cut on open, and the copy of the file as it was before. */
-export interface TruncatedTail {
-  file: string;
-  offset: number;
-  brokenCopy: string;
-}
-
 /** What {@linkcode EditLog.open} returns. */
 export interface EditLogOpenResult {
   log: EditLog;
@@ -155,26 +80,6 @@ export interface EditLogOpenResult {
   truncatedTail?: TruncatedTail;
   /** With `recover`: how many txids were lost at and after the corruption. */
   droppedRecords?: number;
-}
-
-/** The edit log is corrupt before its tail; the message names the file and the byte offset. */
-export class EditLogCorruptError extends Error {
-  /** The path of the segment. */
-  readonly file: string;
-  /** The byte offset in the segment where the bad record or header field starts. */
-  readonly offset: number;
-
-  constructor(file: string, offset: number, problem: string) {
-    super(`Cannot open edit log segment ${basename(file)}: ${problem} at offset ${offset}`);
-    this.name = "EditLogCorruptError";
-    this.file = file;
-    this.offset = offset;
-  }
-}
-
-interface Segment {
-  name: string;
-  firstTxid: bigint;
 }
 
 type QueueEntry =
@@ -194,14 +99,7 @@ type QueueEntry =
 
 type RecordEntry = Extract<QueueEntry, { kind: "record" }>;
 
-interface Damage {
-  offset: number;
-  problem: string;
-  /** Whether a torn write could have caused it. */
-  tornLike: boolean;
-}
-
-/** A write-ahead log of opaque records; see the module comment for the format. */
+/** A write-ahead log of opaque records; `_edit_log_format.ts` describes the format. */
 export class EditLog {
   readonly #folder: string;
   readonly #segments: Segment[];
@@ -261,118 +159,9 @@ export class EditLog {
         `Cannot open edit log: segmentBytesMax ${segmentBytesMax} is not an integer above ${headerBytes}`,
       );
     }
-    await mkdir(folder, { recursive: true });
-    // Zero-padded names sort in txid order.
-    const names = (await readdir(folder)).filter((name) => segmentNamePattern.test(name)).sort();
-    const records: EditRecord[] = [];
-    const segments: Segment[] = [];
-    let lastTxid: bigint | undefined;
-    let validBytes = 0;
-    let truncatedTail: TruncatedTail | undefined;
-    let droppedRecords: number | undefined;
-
-    for (let index = 0; index < names.length; index++) {
-      const name = names[index]!;
-      const path = join(folder, name);
-      const nameTxid = BigInt(segmentNamePattern.exec(name)![1]!);
-      const isNewest = index === names.length - 1;
-      if (lastTxid === undefined && nameTxid > afterTxid + 1n) {
-        throw new EditLogCorruptError(
-          path,
-          0,
-          `the oldest segment starts at txid ${nameTxid}, so txids ${afterTxid + 1n} to ${nameTxid - 1n} are missing`,
-        );
-      }
-      const firstTxid = lastTxid === undefined ? nameTxid : lastTxid + 1n;
-      const bytes = await readSegment(path);
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      let damage: Damage | undefined;
-      let nextTxid = firstTxid;
-      let position = headerBytes;
-      const header = decodeSegmentHeader(bytes, view);
-      if (typeof header === "string") {
-        damage = { offset: 0, problem: header, tornLike: bytes.byteLength <= headerBytes };
-      } else if (header !== nameTxid) {
-        damage = {
-          offset: 16,
-          problem: `the header's first txid ${header} differs from the file name's`,
-          tornLike: false,
-        };
-      } else if (nameTxid !== firstTxid) {
-        damage = {
-          offset: 16,
-          problem: `the segment starts at txid ${nameTxid} but the one before ends at txid ${lastTxid}`,
-          tornLike: false,
-        };
-      } else {
-        while (position < bytes.byteLength) {
-          const read = decodeRecord(bytes, view, position);
-          if (typeof read === "string") {
-            damage = { offset: position, problem: read, tornLike: true };
-            break;
-          }
-          if (read.txid !== nextTxid) {
-            const problem = `txid discontinuity (expected ${nextTxid}, found ${read.txid})`;
-            damage = { offset: position, problem, tornLike: false };
-            break;
-          }
-          if (nextTxid > afterTxid) {
-            records.push({ txid: nextTxid, payload: bytes.subarray(position + 20, read.end) });
-          }
-          nextTxid++;
-          position = read.end;
-        }
-      }
-
-      if (damage === undefined) {
-        segments.push({ name, firstTxid: nameTxid });
-        lastTxid = nextTxid - 1n;
-        validBytes = bytes.byteLength;
-        continue;
-      }
-      const lastGoodTxid = nextTxid - 1n;
-      const torn =
-        isNewest &&
-        damage.tornLike &&
-        (damage.offset === 0 ||
-          findValidRecord(bytes, view, damage.offset + 1, damage.offset, lastGoodTxid) ===
-            undefined);
-      if (!torn && options.recover !== true) {
-        throw new EditLogCorruptError(path, damage.offset, damage.problem);
-      }
-      let brokenCopy: string;
-      if (damage.offset < headerBytes) {
-        // A header cut short or wrong: the segment as a whole is set aside; the one before it
-        // (or a new one, below) becomes the newest.
-        brokenCopy = await moveAside(path);
-      } else {
-        brokenCopy = await cutSegment(path, damage.offset);
-        segments.push({ name, firstTxid: nameTxid });
-        validBytes = damage.offset;
-      }
-      lastTxid = lastGoodTxid;
-      truncatedTail = { file: path, offset: damage.offset, brokenCopy };
-      if (torn) {
-        options.logger?.warn(
-          { file: path, offset: damage.offset, problem: damage.problem, brokenCopy },
-          "edit log: cut a torn tail",
-        );
-        break;
-      }
-      let highestTxid = highestTxidAfter(bytes, view, damage.offset, lastGoodTxid);
-      for (const later of names.slice(index + 1)) {
-        const laterPath = join(folder, later);
-        highestTxid = maxOf(highestTxid, await highestTxidIn(laterPath));
-        await moveAside(laterPath);
-      }
-      droppedRecords = Number(highestTxid - lastGoodTxid);
-      options.logger?.error(
-        { file: path, offset: damage.offset, problem: damage.problem, brokenCopy, droppedRecords },
-        "edit log: recovered from corruption by cutting the log",
-      );
-      break;
-    }
-
+    const scan = await scanSegments(folder, afterTxid, options);
+    const { records, segments, lastTxid, truncatedTail, droppedRecords } = scan;
+    let validBytes = scan.validBytes;
     const endTxid = lastTxid ?? afterTxid;
     if (endTxid < afterTxid) {
       throw new Error(
@@ -662,230 +451,4 @@ export class EditLog {
       cause: error,
     });
   }
-}
-
-function segmentName(firstTxid: bigint): string {
-  return `edits_${firstTxid.toString().padStart(20, "0")}.log`;
-}
-
-function maxOf(a: bigint, b: bigint): bigint {
-  return a > b ? a : b;
-}
-
-function encodeSegmentHeader(firstTxid: bigint): Uint8Array {
-  const bytes = new Uint8Array(headerBytes);
-  const view = new DataView(bytes.buffer);
-  bytes.set(segmentMagic, 0);
-  view.setUint32(8, formatVersion);
-  view.setBigUint64(16, firstTxid);
-  view.setBigUint64(24, xxh64(bytes.subarray(0, 24)));
-  return bytes;
-}
-
-/** Returns the header's first txid, or what is wrong with it. */
-function decodeSegmentHeader(bytes: Uint8Array, view: DataView): bigint | string {
-  if (bytes.byteLength < headerBytes) {
-    return `header cut short (${bytes.byteLength} of ${headerBytes} bytes)`;
-  }
-  if (!segmentMagic.every((byte, index) => bytes[index] === byte)) return "bad header magic";
-  if (xxh64(bytes.subarray(0, 24)) !== view.getBigUint64(24)) return "header checksum mismatch";
-  const version = view.getUint32(8);
-  if (version !== formatVersion) return `unsupported format version ${version}`;
-  return view.getBigUint64(16);
-}
-
-function recordChecksum(head: Uint8Array, payload: Uint8Array): bigint {
-  return new Xxh64Stream().update(head).update(payload).digest();
-}
-
-function encodeRecord(txid: bigint, payload: Uint8Array): Uint8Array {
-  const frame = new Uint8Array(recordHeaderBytes + payload.byteLength);
-  const view = new DataView(frame.buffer);
-  view.setUint32(0, payload.byteLength);
-  view.setBigUint64(4, txid);
-  frame.set(payload, recordHeaderBytes);
-  view.setBigUint64(12, recordChecksum(frame.subarray(0, 12), payload));
-  return frame;
-}
-
-/** Returns the record at `offset` (its txid and where it ends), or what is wrong with it. */
-function decodeRecord(
-  bytes: Uint8Array,
-  view: DataView,
-  offset: number,
-): { txid: bigint; end: number } | string {
-  const available = bytes.byteLength - offset;
-  if (available < recordHeaderBytes) {
-    return `record header cut short (${available} of ${recordHeaderBytes} bytes)`;
-  }
-  const length = view.getUint32(offset);
-  if (length > editPayloadBytesMax) return `impossible record length ${length}`;
-  const end = offset + recordHeaderBytes + length;
-  if (end > bytes.byteLength) {
-    return `record cut short (${available - recordHeaderBytes} of ${length} payload bytes)`;
-  }
-  const checksum = recordChecksum(
-    bytes.subarray(offset, offset + 12),
-    bytes.subarray(offset + recordHeaderBytes, end),
-  );
-  if (checksum !== view.getBigUint64(offset + 12)) return "checksum mismatch";
-  return { txid: view.getBigUint64(offset + 4), end };
-}
-
-/**
- * Looks for a record with a valid checksum starting at any offset from `from` on, whose txid
- * could follow `lastGoodTxid` after damage at `damageOffset`: every record takes at least 20
- * bytes, so a record at offset p has a txid of at most lastGoodTxid + 1 + (p − damageOffset) / 20.
- * The txid window rejects almost every offset with two integer reads, before any hashing.
- */
-function findValidRecord(
-  bytes: Uint8Array,
-  view: DataView,
-  from: number,
-  damageOffset: number,
-  lastGoodTxid: bigint,
-): { txid: bigint; end: number } | undefined {
-  const lowTxid = Number(lastGoodTxid);
-  for (let offset = from; offset + recordHeaderBytes <= bytes.byteLength; offset++) {
-    const high = view.getUint32(offset + 4);
-    if (high >= 2 ** 21) continue; // beyond 2^53: no plausible txid
-    const span = high * 2 ** 32 + view.getUint32(offset + 8) - lowTxid;
-    if (span < 1 || span > Math.floor((offset - damageOffset) / recordHeaderBytes) + 1) continue;
-    const read = decodeRecord(bytes, view, offset);
-    if (typeof read !== "string") return read;
-  }
-  return undefined;
-}
-
-/** The highest txid of a valid record after damage at `damageOffset` (the damaged one counts). */
-function highestTxidAfter(
-  bytes: Uint8Array,
-  view: DataView,
-  damageOffset: number,
-  lastGoodTxid: bigint,
-): bigint {
-  let highest = lastGoodTxid + 1n;
-  let from = damageOffset + 1;
-  for (;;) {
-    const found = findValidRecord(bytes, view, from, damageOffset, lastGoodTxid);
-    if (found === undefined) return highest;
-    highest = maxOf(highest, found.txid);
-    from = found.end;
-  }
-}
-
-/** The last txid of a segment that is being set aside: its valid records, read in order. */
-async function highestTxidIn(path: string): Promise<bigint> {
-  const bytes = await readSegment(path);
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const header = decodeSegmentHeader(bytes, view);
-  if (typeof header === "string") return 0n;
-  let highest = header - 1n;
-  let offset = headerBytes;
-  while (offset < bytes.byteLength) {
-    const read = decodeRecord(bytes, view, offset);
-    if (typeof read === "string" || read.txid !== highest + 1n) break;
-    highest = read.txid;
-    offset = read.end;
-  }
-  return highest;
-}
-
-/** Reads a whole segment as a plain Uint8Array, so the payload views handed out are too. */
-async function readSegment(path: string): Promise<Uint8Array> {
-  const buffer = await readFile(path);
-  return new Uint8Array(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-}
-
-async function writeAll(file: SegmentFile, bytes: Uint8Array, position: number): Promise<void> {
-  let written = 0;
-  while (written < bytes.byteLength) {
-    const count = await file.write(bytes.subarray(written), position + written);
-    // Each pass writes at least one byte, so this loop ends.
-    if (!(count > 0)) throw new Error(`write returned ${count} bytes`);
-    written += count;
-  }
-}
-
-async function openSegmentFileDefault(path: string, flags: "r+" | "wx"): Promise<SegmentFile> {
-  const handle = await open(path, flags);
-  return {
-    write: async (bytes, position) =>
-      (await handle.write(bytes, 0, bytes.byteLength, position)).bytesWritten,
-    datasync: () => handle.datasync(),
-    sync: () => handle.sync(),
-    close: () => handle.close(),
-  };
-}
-
-/** Creates a segment with its header, fsyncs it and the folder, and returns it open. */
-async function createSegment(
-  folder: string,
-  segment: Segment,
-  openFile: (path: string, flags: "r+" | "wx") => Promise<SegmentFile>,
-): Promise<SegmentFile> {
-  const file = await openFile(join(folder, segment.name), "wx");
-  try {
-    await writeAll(file, encodeSegmentHeader(segment.firstTxid), 0);
-    await file.sync();
-    await syncFolder(folder);
-  } catch (error) {
-    await file.close().catch(() => {});
-    throw error;
-  }
-  return file;
-}
-
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** A `<path>.broken` name that is not taken yet, so an earlier copy is never overwritten. */
-async function freeBrokenName(path: string): Promise<string> {
-  for (let index = 0; index < brokenCopiesMax; index++) {
-    const candidate = index === 0 ? `${path}.broken` : `${path}.broken.${index}`;
-    try {
-      await stat(candidate);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return candidate;
-      throw error;
-    }
-  }
-  throw new Error(
-    `Cannot repair edit log segment ${basename(path)}: ${brokenCopiesMax} copies exist`,
-  );
-}
-
-/** Copies the segment aside (durably) and truncates it to `offset`. */
-async function cutSegment(path: string, offset: number): Promise<string> {
-  const brokenCopy = await freeBrokenName(path);
-  await copyFile(path, brokenCopy, constants.COPYFILE_EXCL);
-  const copy = await open(brokenCopy, "r");
-  try {
-    await copy.sync();
-  } finally {
-    await copy.close();
-  }
-  await syncFolder(dirname(path));
-  const handle = await open(path, "r+");
-  try {
-    await handle.truncate(offset);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  return brokenCopy;
-}
-
-/** Renames the whole segment to a `.broken` name. */
-async function moveAside(path: string): Promise<string> {
-  const brokenCopy = await freeBrokenName(path);
-  await rename(path, brokenCopy);
-  await syncFolder(dirname(path));
-  return brokenCopy;
 }

@@ -30,23 +30,53 @@
  *   of them all. Generation numbers are only tracked (`highestGeneration`), not required to
  *   grow, since a chunk id already makes `(id, generation)` unique.
  *
- * Image format (`toImage`): a CBOR sequence. Item 0 is a header map
- * `{ format: "bigfs-namespace-image", version: 1, highestFileId, highestChunkId,
- * highestGeneration, directories, files, underConstruction }` (the last three are record
- * counts). Then one CBOR array per record, in a canonical order so that equal namespaces give
- * equal bytes:
- * - directory `[0, parentIndex, name, mtimeMs]`, depth-first, children by name; the first is
- *   the root `[0, -1, "", mtimeMs]`, and a directory's index is its place among directories;
- * - file `[1, directoryIndex, name, replication, chunkSizeBytes, mtimeMs, chunks]` right after
- *   its directory's record, by name, with `chunks` flat: `id, generation, size, xxh64, ...`;
- * - then files under construction by file id:
- *   `[2, fileId, directoryIndex, name, clientName, replication, chunkSizeBytes, overwrite,
- *   chunks]`, with `chunks` flat: `id, generation, size, xxh64, committed, ...`.
- * Ids, generations and checksums are CBOR 64-bit unsigned integers (bigints); the rest are
- * CBOR integers, strings and booleans.
+ * The parts: the operations' wire form is in `_namespace_ops.ts`, the nodes in
+ * `_namespace_nodes.ts`, and the image format ({@linkcode Namespace.toImage}) is described
+ * and implemented in `_namespace_image.ts`.
  */
-import { BigFsError, cbor } from "#protocol";
+import { BigFsError } from "#protocol";
+import { decodeImage, encodeImage } from "./_namespace_image.js";
+import {
+  byName,
+  childPath,
+  chunksPerFileMax,
+  clientNameLengthMax,
+  DirectoryNode,
+  FileNode,
+  type MutableChunk,
+  PendingFile,
+  replicationMax,
+  u64Max,
+} from "./_namespace_nodes.js";
+import type {
+  AbandonOp,
+  AddChunkOp,
+  CommitChunkOp,
+  CompleteOp,
+  CreateOp,
+  DeleteOp,
+  MkdirOp,
+  NamespaceOp,
+  RenameOp,
+  SetReplicationOp,
+} from "./_namespace_ops.js";
 import { splitPath } from "./path.js";
+
+export { chunksPerFileMax, clientNameLengthMax, replicationMax } from "./_namespace_nodes.js";
+export {
+  type AbandonOp,
+  type AddChunkOp,
+  type CommitChunkOp,
+  type CompleteOp,
+  type CreateOp,
+  type DeleteOp,
+  decodeOp,
+  encodeOp,
+  type MkdirOp,
+  type NamespaceOp,
+  type RenameOp,
+  type SetReplicationOp,
+} from "./_namespace_ops.js";
 
 /** One entry of a listing or a `stat`, as the wire's `fileEntry` has it. */
 export interface FileEntry {
@@ -71,90 +101,6 @@ export interface ChunkRecord {
   readonly xxh64: bigint;
   readonly committed: boolean;
 }
-
-/** Makes a directory, and with `parents` its missing parents too (`mkdir -p`). */
-export interface MkdirOp {
-  op: "mkdir";
-  path: string;
-  parents: boolean;
-  mtimeMs: number;
-}
-/** Starts a file under construction; makes missing parent directories. */
-export interface CreateOp {
-  op: "create";
-  path: string;
-  fileId: bigint;
-  clientName: string;
-  replication: number;
-  chunkSizeBytes: number;
-  overwrite: boolean;
-  mtimeMs: number;
-}
-/**
- * Adds an uncommitted chunk to a file under construction: appended, or (when `replaces` is
- * a chunk id, not `0n`) in place of an uncommitted chunk whose pipeline failed. Several
- * chunks may be uncommitted at once: a client keeps several in flight.
- */
-export interface AddChunkOp {
-  op: "addChunk";
-  fileId: bigint;
-  chunkId: bigint;
-  generation: bigint;
-  /** The uncommitted chunk this one replaces, or `0n` to append. */
-  replaces: bigint;
-}
-/** Records a chunk's final size and checksum. */
-export interface CommitChunkOp {
-  op: "commitChunk";
-  fileId: bigint;
-  chunkId: bigint;
-  generation: bigint;
-  size: number;
-  xxh64: bigint;
-}
-/** Makes a file under construction visible at its path. */
-export interface CompleteOp {
-  op: "complete";
-  fileId: bigint;
-  mtimeMs: number;
-}
-/** Drops a file under construction. */
-export interface AbandonOp {
-  op: "abandon";
-  fileId: bigint;
-}
-/** Deletes a file or a directory. */
-export interface DeleteOp {
-  op: "delete";
-  path: string;
-  recursive: boolean;
-  mtimeMs: number;
-}
-/** Moves a file or a directory. */
-export interface RenameOp {
-  op: "rename";
-  source: string;
-  destination: string;
-  mtimeMs: number;
-}
-/** Changes a complete file's replication. */
-export interface SetReplicationOp {
-  op: "setReplication";
-  path: string;
-  replication: number;
-}
-
-/** Every change to the namespace, as the edit log records it. */
-export type NamespaceOp =
-  | MkdirOp
-  | CreateOp
-  | AddChunkOp
-  | CommitChunkOp
-  | CompleteOp
-  | AbandonOp
-  | DeleteOp
-  | RenameOp
-  | SetReplicationOp;
 
 /** A file under construction that an operation dropped: its lease is void. */
 export interface AbandonedFile {
@@ -198,59 +144,6 @@ export interface WalkedFile {
   readonly chunks: readonly ChunkRecord[];
 }
 
-/** Highest replication a file may ask for; the wire lists at most 64 replicas per chunk. */
-export const replicationMax = 64;
-/** Most chunks one file may have; the wire's STAT lists at most 1,000,000. */
-export const chunksPerFileMax = 1_000_000;
-/** Longest client name, as the wire allows. */
-export const clientNameLengthMax = 256;
-
-const u64Max = (1n << 64n) - 1n;
-const imageFormat = "bigfs-namespace-image";
-const imageVersion = 1;
-
-interface MutableChunk {
-  id: bigint;
-  generation: bigint;
-  size: number;
-  xxh64: bigint;
-  committed: boolean;
-}
-
-// Nodes are small classes with fixed shapes, and a file knows neither its name nor its
-// parent (the parent's map holds both), to keep a million files cheap.
-class DirectoryNode {
-  readonly children = new Map<string, DirectoryNode | FileNode>();
-  pending: Map<string, PendingFile> | undefined = undefined;
-  constructor(
-    public parent: DirectoryNode | null,
-    public name: string,
-    public mtimeMs: number,
-  ) {}
-}
-
-class FileNode {
-  constructor(
-    public replication: number,
-    public readonly chunkSizeBytes: number,
-    public readonly mtimeMs: number,
-    public readonly chunks: readonly MutableChunk[],
-  ) {}
-}
-
-class PendingFile {
-  readonly chunks: MutableChunk[] = [];
-  constructor(
-    public readonly fileId: bigint,
-    public readonly parent: DirectoryNode,
-    public readonly name: string,
-    public readonly clientName: string,
-    public readonly replication: number,
-    public readonly chunkSizeBytes: number,
-    public readonly overwrite: boolean,
-  ) {}
-}
-
 const noResult: OpResult = Object.freeze({
   freedChunks: Object.freeze([]),
   abandonedFiles: Object.freeze([]),
@@ -260,27 +153,10 @@ function pathOf(names: readonly string[], count = names.length): string {
   return `/${names.slice(0, count).join("/")}`;
 }
 
-function directoryPath(directory: DirectoryNode): string {
-  const names: string[] = [];
-  for (let node: DirectoryNode | null = directory; node?.parent; node = node.parent) {
-    names.push(node.name);
-  }
-  return `/${names.reverse().join("/")}`;
-}
-
-function childPath(directory: DirectoryNode, name: string): string {
-  const parent = directoryPath(directory);
-  return parent === "/" ? `/${name}` : `${parent}/${name}`;
-}
-
 function sizeOf(chunks: readonly MutableChunk[]): number {
   let bytes = 0;
   for (const chunk of chunks) bytes += chunk.size;
   return bytes;
-}
-
-function byName<T>(a: [string, T], b: [string, T]): number {
-  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
 }
 
 function directoryEntry(name: string, directory: DirectoryNode): FileEntry {
@@ -938,467 +814,5 @@ function describePending(pending: PendingFile): UnderConstructionFile {
     chunkSizeBytes: pending.chunkSizeBytes,
     overwrite: pending.overwrite,
     chunks: pending.chunks.map(copyChunk),
-  };
-}
-
-// ---------------------------------------------------------------------------------------
-// Operations as edit log records
-
-type FieldKind = "string" | "boolean" | "uint" | "u64";
-
-const opFields = {
-  mkdir: { path: "string", parents: "boolean", mtimeMs: "uint" },
-  create: {
-    path: "string",
-    fileId: "u64",
-    clientName: "string",
-    replication: "uint",
-    chunkSizeBytes: "uint",
-    overwrite: "boolean",
-    mtimeMs: "uint",
-  },
-  addChunk: { fileId: "u64", chunkId: "u64", generation: "u64", replaces: "u64" },
-  commitChunk: { fileId: "u64", chunkId: "u64", generation: "u64", size: "uint", xxh64: "u64" },
-  complete: { fileId: "u64", mtimeMs: "uint" },
-  abandon: { fileId: "u64" },
-  delete: { path: "string", recursive: "boolean", mtimeMs: "uint" },
-  rename: { source: "string", destination: "string", mtimeMs: "uint" },
-  setReplication: { path: "string", replication: "uint" },
-} as const satisfies {
-  [K in NamespaceOp["op"]]: {
-    [F in Exclude<keyof Extract<NamespaceOp, { op: K }>, "op">]-?: FieldKind;
-  };
-};
-
-function fieldValue(value: unknown, kind: FieldKind, where: string): unknown {
-  switch (kind) {
-    case "string":
-      if (typeof value === "string") return value;
-      break;
-    case "boolean":
-      if (typeof value === "boolean") return value;
-      break;
-    case "uint":
-      if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
-      break;
-    case "u64":
-      if (typeof value === "bigint" && value >= 0n && value <= u64Max) return value;
-      // A CBOR encoder may send a small 64-bit value as a plain integer.
-      if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) {
-        return BigInt(value);
-      }
-      break;
-  }
-  const shown = typeof value === "bigint" ? `${value}n` : JSON.stringify(value);
-  throw new Error(
-    `${where} must be ${kind === "u64" ? "a 64-bit unsigned integer" : `a ${kind}`}, not ${shown}`,
-  );
-}
-
-/** Checks a plain value's shape and returns it as a fresh op with its fields in a fixed order. */
-function toOp(value: unknown, action: string): NamespaceOp {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new Error(
-      `${action}: expected a map, got ${Array.isArray(value) ? "an array" : typeof value}`,
-    );
-  }
-  const record = value as Record<string, unknown>;
-  const kind = record.op;
-  if (typeof kind !== "string" || !Object.hasOwn(opFields, kind)) {
-    throw new Error(`${action}: unknown op ${JSON.stringify(kind)}`);
-  }
-  const fields: Record<string, FieldKind> = opFields[kind as NamespaceOp["op"]];
-  const op: Record<string, unknown> = { op: kind };
-  for (const [field, fieldKind] of Object.entries(fields)) {
-    if (!Object.hasOwn(record, field)) throw new Error(`${action}: ${kind} has no field ${field}`);
-    op[field] = fieldValue(record[field], fieldKind, `${action}: ${kind}.${field}`);
-  }
-  for (const field of Object.keys(record)) {
-    if (field !== "op" && !Object.hasOwn(fields, field)) {
-      throw new Error(`${action}: ${kind} has an unknown field ${field}`);
-    }
-  }
-  return op as unknown as NamespaceOp;
-}
-
-/**
- * Encodes an operation as one CBOR map for the edit log, with exactly the op's fields.
- *
- * @throws {Error} when a field is missing, unknown or of the wrong type (a bug in the caller).
- */
-export function encodeOp(op: NamespaceOp): Uint8Array {
-  const checked = toOp(op, "Cannot encode namespace operation");
-  // cbor-x returns a view of its reusable buffer: copy it out.
-  return new Uint8Array(cbor.encode(checked));
-}
-
-/**
- * Decodes an operation from {@linkcode encodeOp} bytes, checking its shape (not its
- * meaning: {@linkcode Namespace.apply} does that).
- *
- * @throws {Error} naming what is wrong.
- */
-export function decodeOp(bytes: Uint8Array): NamespaceOp {
-  const action = "Cannot decode namespace operation";
-  let value: unknown;
-  try {
-    value = cbor.decode(bytes);
-  } catch (error) {
-    throw new Error(`${action}: not valid CBOR: ${(error as Error).message}`, { cause: error });
-  }
-  return toOp(value, action);
-}
-
-// ---------------------------------------------------------------------------------------
-// Image
-
-/** The state an image holds; counts are files, directories, chunks. */
-interface ImageContent {
-  root: DirectoryNode;
-  pendingById: Map<bigint, PendingFile>;
-  highest: [bigint, bigint, bigint];
-  counts: [number, number, number];
-}
-
-const imageBlockBytes = 1 << 20;
-
-/** Collects CBOR items into 1 MiB blocks, joined once at the end. */
-class ImageWriter {
-  #blocks: Uint8Array[] = [];
-  #block = new Uint8Array(imageBlockBytes);
-  #used = 0;
-  #total = 0;
-
-  write(item: unknown): void {
-    const bytes = cbor.encode(item);
-    if (bytes.length > this.#block.length - this.#used) {
-      this.#blocks.push(this.#block.subarray(0, this.#used));
-      this.#block = new Uint8Array(Math.max(imageBlockBytes, bytes.length));
-      this.#used = 0;
-    }
-    this.#block.set(bytes, this.#used);
-    this.#used += bytes.length;
-    this.#total += bytes.length;
-  }
-
-  finish(): Uint8Array {
-    this.#blocks.push(this.#block.subarray(0, this.#used));
-    const image = new Uint8Array(this.#total);
-    let offset = 0;
-    for (const block of this.#blocks) {
-      image.set(block, offset);
-      offset += block.length;
-    }
-    return image;
-  }
-}
-
-function encodeImage(content: ImageContent): Uint8Array {
-  const { root, pendingById, highest, counts } = content;
-  const writer = new ImageWriter();
-  writer.write({
-    format: imageFormat,
-    version: imageVersion,
-    highestFileId: highest[0],
-    highestChunkId: highest[1],
-    highestGeneration: highest[2],
-    directories: counts[1],
-    files: counts[0],
-    underConstruction: pendingById.size,
-  });
-  const indexes = new Map<DirectoryNode, number>();
-  const stack: [DirectoryNode, number][] = [[root, -1]];
-  for (let item = stack.pop(); item; item = stack.pop()) {
-    const [directory, parentIndex] = item;
-    const index = indexes.size;
-    indexes.set(directory, index);
-    writer.write([0, parentIndex, directory.name, directory.mtimeMs]);
-    const entries = [...directory.children].sort(byName);
-    for (const [name, child] of entries) {
-      if (child instanceof FileNode) {
-        const chunks: unknown[] = [];
-        for (const chunk of child.chunks) {
-          chunks.push(chunk.id, chunk.generation, chunk.size, chunk.xxh64);
-        }
-        writer.write([
-          1,
-          index,
-          name,
-          child.replication,
-          child.chunkSizeBytes,
-          child.mtimeMs,
-          chunks,
-        ]);
-      }
-    }
-    for (let at = entries.length - 1; at >= 0; at--) {
-      const child = entries[at]![1];
-      if (child instanceof DirectoryNode) stack.push([child, index]);
-    }
-  }
-  const pendingFiles = [...pendingById.values()].sort((a, b) =>
-    a.fileId < b.fileId ? -1 : a.fileId > b.fileId ? 1 : 0,
-  );
-  for (const pending of pendingFiles) {
-    const chunks: unknown[] = [];
-    for (const chunk of pending.chunks) {
-      chunks.push(chunk.id, chunk.generation, chunk.size, chunk.xxh64, chunk.committed);
-    }
-    writer.write([
-      2,
-      pending.fileId,
-      indexes.get(pending.parent)!,
-      pending.name,
-      pending.clientName,
-      pending.replication,
-      pending.chunkSizeBytes,
-      pending.overwrite,
-      chunks,
-    ]);
-  }
-  return writer.finish();
-}
-
-/** Reads one image record's fields, each checked, with errors naming the record. */
-class RecordReader {
-  #at = 0;
-  constructor(
-    private readonly fields: readonly unknown[],
-    readonly where: string,
-  ) {}
-
-  fail(reason: string): never {
-    throw new Error(`Cannot load namespace image: ${this.where}: ${reason}`);
-  }
-  #next(): unknown {
-    if (this.#at >= this.fields.length) this.fail(`too few fields (${this.fields.length})`);
-    return this.fields[this.#at++];
-  }
-  uint(what: string): number {
-    const value = this.#next();
-    if (typeof value === "number" && Number.isSafeInteger(value) && value >= 0) return value;
-    return this.fail(`${what} is not a whole number ≥ 0`);
-  }
-  u64(what: string, min: bigint, max: bigint): bigint {
-    const value = this.#next();
-    if (typeof value === "bigint" && value >= min && value <= max) return value;
-    return this.fail(`${what} is not a 64-bit integer in ${min}..${max}`);
-  }
-  string(what: string): string {
-    const value = this.#next();
-    if (typeof value === "string") return value;
-    return this.fail(`${what} is not a string`);
-  }
-  boolean(what: string): boolean {
-    const value = this.#next();
-    if (typeof value === "boolean") return value;
-    return this.fail(`${what} is not a boolean`);
-  }
-  array(what: string): unknown[] {
-    const value = this.#next();
-    if (Array.isArray(value)) return value;
-    return this.fail(`${what} is not an array`);
-  }
-  name(what: string): string {
-    const value = this.string(what);
-    let names: string[];
-    try {
-      names = splitPath(`/${value}`);
-    } catch (error) {
-      return this.fail((error as Error).message);
-    }
-    if (names.length !== 1 || names[0] !== value) this.fail(`${what} is not a valid name`);
-    return value;
-  }
-  end(): void {
-    if (this.#at !== this.fields.length) this.fail(`too many fields (${this.fields.length})`);
-  }
-}
-
-function imageHeaderField(header: Record<string, unknown>, field: string, kind: "uint" | "u64") {
-  const value = header[field];
-  const ok =
-    kind === "u64"
-      ? typeof value === "bigint" && value >= 0n && value <= u64Max
-      : typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
-  if (!ok) throw new Error(`Cannot load namespace image: header field ${field} is not a ${kind}`);
-  return value;
-}
-
-function decodeImage(bytes: Uint8Array): ImageContent {
-  let items: unknown[];
-  try {
-    items = cbor.decodeMultiple(bytes) as unknown[];
-  } catch (error) {
-    throw new Error(
-      `Cannot load namespace image: not a valid CBOR sequence: ${(error as Error).message}`,
-      {
-        cause: error,
-      },
-    );
-  }
-  const header = items[0];
-  if (
-    typeof header !== "object" ||
-    header === null ||
-    (header as Record<string, unknown>).format !== imageFormat
-  ) {
-    throw new Error(`Cannot load namespace image: it does not start with a ${imageFormat} header`);
-  }
-  const fields = header as Record<string, unknown>;
-  if (fields.version !== imageVersion) {
-    throw new Error(
-      `Cannot load namespace image: version ${String(fields.version)} is not ${imageVersion}`,
-    );
-  }
-  const highestFileId = imageHeaderField(fields, "highestFileId", "u64") as bigint;
-  const highestChunkId = imageHeaderField(fields, "highestChunkId", "u64") as bigint;
-  const highestGeneration = imageHeaderField(fields, "highestGeneration", "u64") as bigint;
-  const directoryTotal = imageHeaderField(fields, "directories", "uint") as number;
-  const fileTotal = imageHeaderField(fields, "files", "uint") as number;
-  const pendingTotal = imageHeaderField(fields, "underConstruction", "uint") as number;
-  if (items.length !== 1 + directoryTotal + fileTotal + pendingTotal) {
-    throw new Error(
-      `Cannot load namespace image: the header counts ${directoryTotal + fileTotal + pendingTotal} records, the image has ${items.length - 1}`,
-    );
-  }
-
-  const directories: DirectoryNode[] = [];
-  const pendingById = new Map<bigint, PendingFile>();
-  let files = 0;
-  let chunkCount = 0;
-  // Chunk ids are unique across the image; a set of them all costs memory only while loading.
-  const chunkIds = new Set<bigint>();
-  // Chunks are read inline, not with a reader each: an image may hold millions of them.
-  const readChunks = (record: RecordReader, chunkSizeBytes: number, withCommitted: boolean) => {
-    const width = withCommitted ? 5 : 4;
-    const flat = record.array("chunks");
-    if (flat.length % width !== 0) {
-      record.fail(`chunks has ${flat.length} fields, not a multiple of ${width}`);
-    }
-    if (flat.length / width > chunksPerFileMax) record.fail("too many chunks");
-    const chunks: MutableChunk[] = [];
-    for (let at = 0; at < flat.length; at += width) {
-      const [id, generation, size, xxh64] = flat.slice(at, at + 4);
-      const committed = withCommitted ? flat[at + 4] : true;
-      const bad = (reason: string) => record.fail(`chunk ${at / width}: ${reason}`);
-      if (typeof id !== "bigint" || id < 1n || id > highestChunkId) {
-        bad(`id is not a 64-bit integer in 1..${highestChunkId}`);
-      }
-      if (typeof generation !== "bigint" || generation < 1n || generation > highestGeneration) {
-        bad(`generation is not a 64-bit integer in 1..${highestGeneration}`);
-      }
-      if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-        bad("size is not a whole number ≥ 0");
-      }
-      if (typeof xxh64 !== "bigint" || xxh64 < 0n || xxh64 > u64Max) {
-        bad("xxh64 is not a 64-bit unsigned integer");
-      }
-      if (typeof committed !== "boolean") bad("committed is not a boolean");
-      const chunk = { id, generation, size, xxh64, committed } as MutableChunk;
-      if (chunk.size > chunkSizeBytes) bad("it is larger than the file's chunk size");
-      if (chunkIds.has(chunk.id)) bad(`chunk id ${chunk.id} appears twice`);
-      chunkIds.add(chunk.id);
-      chunkCount++;
-      chunks.push(chunk);
-    }
-    return chunks;
-  };
-  const directoryAt = (record: RecordReader, index: number, what: string) => {
-    const directory = directories[index];
-    if (directory === undefined) record.fail(`${what} ${index} is not an earlier directory`);
-    return directory;
-  };
-
-  for (let at = 1; at < items.length; at++) {
-    const item = items[at];
-    if (!Array.isArray(item))
-      throw new Error(`Cannot load namespace image: record ${at} is not an array`);
-    const kind = item[0];
-    const record = new RecordReader(item.slice(1), `record ${at} (${String(kind)})`);
-    if (at === 1 && kind !== 0) record.fail("the first record is not the root directory");
-    if (kind === 0) {
-      if (at > directoryTotal + fileTotal)
-        record.fail("a directory after the files under construction");
-      if (at === 1) {
-        if (item.length !== 4 || item[1] !== -1 || item[2] !== "") {
-          record.fail('the root must be [0, -1, "", mtimeMs]');
-        }
-        const mtimeMs = new RecordReader(item.slice(3), record.where).uint("mtimeMs");
-        directories.push(new DirectoryNode(null, "", mtimeMs));
-        continue;
-      }
-      const parentIndex = record.uint("parentIndex");
-      const parent = directoryAt(record, parentIndex, "parentIndex");
-      const name = record.name("name");
-      const mtimeMs = record.uint("mtimeMs");
-      record.end();
-      if (parent.children.has(name)) record.fail(`${childPath(parent, name)} appears twice`);
-      const directory = new DirectoryNode(parent, name, mtimeMs);
-      parent.children.set(name, directory);
-      directories.push(directory);
-    } else if (kind === 1) {
-      if (at > directoryTotal + fileTotal) record.fail("a file after the files under construction");
-      const parent = directoryAt(record, record.uint("directoryIndex"), "directoryIndex");
-      const name = record.name("name");
-      const replication = record.uint("replication");
-      const chunkSizeBytes = record.uint("chunkSizeBytes");
-      const mtimeMs = record.uint("mtimeMs");
-      const chunks = readChunks(record, chunkSizeBytes, false);
-      record.end();
-      if (replication < 1 || replication > replicationMax) record.fail("replication out of range");
-      if (chunkSizeBytes < 1) record.fail("chunkSizeBytes is 0");
-      if (parent.children.has(name)) record.fail(`${childPath(parent, name)} appears twice`);
-      parent.children.set(name, new FileNode(replication, chunkSizeBytes, mtimeMs, chunks));
-      files++;
-    } else if (kind === 2) {
-      if (at <= directoryTotal + fileTotal)
-        record.fail("a file under construction before the tree ends");
-      const fileId = record.u64("fileId", 1n, highestFileId);
-      const parent = directoryAt(record, record.uint("directoryIndex"), "directoryIndex");
-      const name = record.name("name");
-      const clientName = record.string("clientName");
-      const replication = record.uint("replication");
-      const chunkSizeBytes = record.uint("chunkSizeBytes");
-      const overwrite = record.boolean("overwrite");
-      const chunks = readChunks(record, chunkSizeBytes, true);
-      record.end();
-      if (replication < 1 || replication > replicationMax) record.fail("replication out of range");
-      if (chunkSizeBytes < 1) record.fail("chunkSizeBytes is 0");
-      if (clientName === "" || clientName.length > clientNameLengthMax)
-        record.fail("bad clientName");
-      if (pendingById.has(fileId)) record.fail(`file id ${fileId} appears twice`);
-      if (parent.pending?.has(name)) record.fail(`two files under construction at one path`);
-      const pending = new PendingFile(
-        fileId,
-        parent,
-        name,
-        clientName,
-        replication,
-        chunkSizeBytes,
-        overwrite,
-      );
-      pending.chunks.push(...chunks);
-      parent.pending ??= new Map();
-      parent.pending.set(name, pending);
-      pendingById.set(fileId, pending);
-    } else {
-      record.fail("unknown record kind");
-    }
-  }
-  if (
-    directories.length !== directoryTotal ||
-    files !== fileTotal ||
-    pendingById.size !== pendingTotal
-  ) {
-    throw new Error(
-      `Cannot load namespace image: the header counts ${directoryTotal} directories, ${fileTotal} files and ${pendingTotal} files under construction; the records hold ${directories.length}, ${files} and ${pendingById.size}`,
-    );
-  }
-  return {
-    root: directories[0]!,
-    pendingById,
-    highest: [highestFileId, highestChunkId, highestGeneration],
-    counts: [files, directories.length, chunkCount],
   };
 }

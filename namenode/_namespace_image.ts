@@ -1,0 +1,303 @@
+/**
+ * The namespace image format (`Namespace.toImage`): a CBOR sequence. Item 0 is a header map
+ * `{ format: "bigfs-namespace-image", version: 1, highestFileId, highestChunkId,
+ * highestGeneration, directories, files, underConstruction }` (the last three are record
+ * counts). Then one CBOR array per record, in a canonical order so that equal namespaces give
+ * equal bytes:
+ * - directory `[0, parentIndex, name, mtimeMs]`, depth-first, children by name; the first is
+ *   the root `[0, -1, "", mtimeMs]`, and a directory's index is its place among directories;
+ * - file `[1, directoryIndex, name, replication, chunkSizeBytes, mtimeMs, chunks]` right after
+ *   its directory's record, by name, with `chunks` flat: `id, generation, size, xxh64, ...`;
+ * - then files under construction by file id:
+ *   `[2, fileId, directoryIndex, name, clientName, replication, chunkSizeBytes, overwrite,
+ *   chunks]`, with `chunks` flat: `id, generation, size, xxh64, committed, ...`.
+ * Ids, generations and checksums are CBOR 64-bit unsigned integers (bigints); the rest are
+ * CBOR integers, strings and booleans.
+ *
+ * @module
+ */
+import { cbor } from "#protocol";
+import { ImageWriter, RecordReader } from "./_namespace_image_io.js";
+import {
+  byName,
+  childPath,
+  chunksPerFileMax,
+  clientNameLengthMax,
+  DirectoryNode,
+  FileNode,
+  type MutableChunk,
+  PendingFile,
+  replicationMax,
+  u64Max,
+} from "./_namespace_nodes.js";
+
+const imageFormat = "bigfs-namespace-image";
+const imageVersion = 1;
+
+/** The state an image holds; counts are files, directories, chunks. */
+export interface ImageContent {
+  root: DirectoryNode;
+  pendingById: Map<bigint, PendingFile>;
+  highest: [bigint, bigint, bigint];
+  counts: [number, number, number];
+}
+
+/** Encodes the namespace's state as an image, in the canonical order described above. */
+export function encodeImage(content: ImageContent): Uint8Array {
+  const { root, pendingById, highest, counts } = content;
+  const writer = new ImageWriter();
+  writer.write({
+    format: imageFormat,
+    version: imageVersion,
+    highestFileId: highest[0],
+    highestChunkId: highest[1],
+    highestGeneration: highest[2],
+    directories: counts[1],
+    files: counts[0],
+    underConstruction: pendingById.size,
+  });
+  const indexes = new Map<DirectoryNode, number>();
+  const stack: [DirectoryNode, number][] = [[root, -1]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [directory, parentIndex] = item;
+    const index = indexes.size;
+    indexes.set(directory, index);
+    writer.write([0, parentIndex, directory.name, directory.mtimeMs]);
+    const entries = [...directory.children].sort(byName);
+    for (const [name, child] of entries) {
+      if (child instanceof FileNode) {
+        const chunks: unknown[] = [];
+        for (const chunk of child.chunks) {
+          chunks.push(chunk.id, chunk.generation, chunk.size, chunk.xxh64);
+        }
+        writer.write([
+          1,
+          index,
+          name,
+          child.replication,
+          child.chunkSizeBytes,
+          child.mtimeMs,
+          chunks,
+        ]);
+      }
+    }
+    for (let at = entries.length - 1; at >= 0; at--) {
+      const child = entries[at]![1];
+      if (child instanceof DirectoryNode) stack.push([child, index]);
+    }
+  }
+  const pendingFiles = [...pendingById.values()].sort((a, b) =>
+    a.fileId < b.fileId ? -1 : a.fileId > b.fileId ? 1 : 0,
+  );
+  for (const pending of pendingFiles) {
+    const chunks: unknown[] = [];
+    for (const chunk of pending.chunks) {
+      chunks.push(chunk.id, chunk.generation, chunk.size, chunk.xxh64, chunk.committed);
+    }
+    writer.write([
+      2,
+      pending.fileId,
+      indexes.get(pending.parent)!,
+      pending.name,
+      pending.clientName,
+      pending.replication,
+      pending.chunkSizeBytes,
+      pending.overwrite,
+      chunks,
+    ]);
+  }
+  return writer.finish();
+}
+
+function imageHeaderField(header: Record<string, unknown>, field: string, kind: "uint" | "u64") {
+  const value = header[field];
+  const ok =
+    kind === "u64"
+      ? typeof value === "bigint" && value >= 0n && value <= u64Max
+      : typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+  if (!ok) throw new Error(`Cannot load namespace image: header field ${field} is not a ${kind}`);
+  return value;
+}
+
+/**
+ * Decodes and checks an image from {@linkcode encodeImage} bytes.
+ *
+ * @throws {Error} naming the record and what is wrong.
+ */
+export function decodeImage(bytes: Uint8Array): ImageContent {
+  let items: unknown[];
+  try {
+    items = cbor.decodeMultiple(bytes) as unknown[];
+  } catch (error) {
+    throw new Error(
+      `Cannot load namespace image: not a valid CBOR sequence: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
+  }
+  const header = items[0];
+  if (
+    typeof header !== "object" ||
+    header === null ||
+    (header as Record<string, unknown>).format !== imageFormat
+  ) {
+    throw new Error(`Cannot load namespace image: it does not start with a ${imageFormat} header`);
+  }
+  const fields = header as Record<string, unknown>;
+  if (fields.version !== imageVersion) {
+    throw new Error(
+      `Cannot load namespace image: version ${String(fields.version)} is not ${imageVersion}`,
+    );
+  }
+  const highestFileId = imageHeaderField(fields, "highestFileId", "u64") as bigint;
+  const highestChunkId = imageHeaderField(fields, "highestChunkId", "u64") as bigint;
+  const highestGeneration = imageHeaderField(fields, "highestGeneration", "u64") as bigint;
+  const directoryTotal = imageHeaderField(fields, "directories", "uint") as number;
+  const fileTotal = imageHeaderField(fields, "files", "uint") as number;
+  const pendingTotal = imageHeaderField(fields, "underConstruction", "uint") as number;
+  if (items.length !== 1 + directoryTotal + fileTotal + pendingTotal) {
+    throw new Error(
+      `Cannot load namespace image: the header counts ${directoryTotal + fileTotal + pendingTotal} records, the image has ${items.length - 1}`,
+    );
+  }
+
+  const directories: DirectoryNode[] = [];
+  const pendingById = new Map<bigint, PendingFile>();
+  let files = 0;
+  let chunkCount = 0;
+  // Chunk ids are unique across the image; a set of them all costs memory only while loading.
+  const chunkIds = new Set<bigint>();
+  // Chunks are read inline, not with a reader each: an image may hold millions of them.
+  const readChunks = (record: RecordReader, chunkSizeBytes: number, withCommitted: boolean) => {
+    const width = withCommitted ? 5 : 4;
+    const flat = record.array("chunks");
+    if (flat.length % width !== 0) {
+      record.fail(`chunks has ${flat.length} fields, not a multiple of ${width}`);
+    }
+    if (flat.length / width > chunksPerFileMax) record.fail("too many chunks");
+    const chunks: MutableChunk[] = [];
+    for (let at = 0; at < flat.length; at += width) {
+      const [id, generation, size, xxh64] = flat.slice(at, at + 4);
+      const committed = withCommitted ? flat[at + 4] : true;
+      const bad = (reason: string) => record.fail(`chunk ${at / width}: ${reason}`);
+      if (typeof id !== "bigint" || id < 1n || id > highestChunkId) {
+        bad(`id is not a 64-bit integer in 1..${highestChunkId}`);
+      }
+      if (typeof generation !== "bigint" || generation < 1n || generation > highestGeneration) {
+        bad(`generation is not a 64-bit integer in 1..${highestGeneration}`);
+      }
+      if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
+        bad("size is not a whole number ≥ 0");
+      }
+      if (typeof xxh64 !== "bigint" || xxh64 < 0n || xxh64 > u64Max) {
+        bad("xxh64 is not a 64-bit unsigned integer");
+      }
+      if (typeof committed !== "boolean") bad("committed is not a boolean");
+      const chunk = { id, generation, size, xxh64, committed } as MutableChunk;
+      if (chunk.size > chunkSizeBytes) bad("it is larger than the file's chunk size");
+      if (chunkIds.has(chunk.id)) bad(`chunk id ${chunk.id} appears twice`);
+      chunkIds.add(chunk.id);
+      chunkCount++;
+      chunks.push(chunk);
+    }
+    return chunks;
+  };
+  const directoryAt = (record: RecordReader, index: number, what: string) => {
+    const directory = directories[index];
+    if (directory === undefined) record.fail(`${what} ${index} is not an earlier directory`);
+    return directory;
+  };
+
+  for (let at = 1; at < items.length; at++) {
+    const item = items[at];
+    if (!Array.isArray(item))
+      throw new Error(`Cannot load namespace image: record ${at} is not an array`);
+    const kind = item[0];
+    const record = new RecordReader(item.slice(1), `record ${at} (${String(kind)})`);
+    if (at === 1 && kind !== 0) record.fail("the first record is not the root directory");
+    if (kind === 0) {
+      if (at > directoryTotal + fileTotal)
+        record.fail("a directory after the files under construction");
+      if (at === 1) {
+        if (item.length !== 4 || item[1] !== -1 || item[2] !== "") {
+          record.fail('the root must be [0, -1, "", mtimeMs]');
+        }
+        const mtimeMs = new RecordReader(item.slice(3), record.where).uint("mtimeMs");
+        directories.push(new DirectoryNode(null, "", mtimeMs));
+        continue;
+      }
+      const parentIndex = record.uint("parentIndex");
+      const parent = directoryAt(record, parentIndex, "parentIndex");
+      const name = record.name("name");
+      const mtimeMs = record.uint("mtimeMs");
+      record.end();
+      if (parent.children.has(name)) record.fail(`${childPath(parent, name)} appears twice`);
+      const directory = new DirectoryNode(parent, name, mtimeMs);
+      parent.children.set(name, directory);
+      directories.push(directory);
+    } else if (kind === 1) {
+      if (at > directoryTotal + fileTotal) record.fail("a file after the files under construction");
+      const parent = directoryAt(record, record.uint("directoryIndex"), "directoryIndex");
+      const name = record.name("name");
+      const replication = record.uint("replication");
+      const chunkSizeBytes = record.uint("chunkSizeBytes");
+      const mtimeMs = record.uint("mtimeMs");
+      const chunks = readChunks(record, chunkSizeBytes, false);
+      record.end();
+      if (replication < 1 || replication > replicationMax) record.fail("replication out of range");
+      if (chunkSizeBytes < 1) record.fail("chunkSizeBytes is 0");
+      if (parent.children.has(name)) record.fail(`${childPath(parent, name)} appears twice`);
+      parent.children.set(name, new FileNode(replication, chunkSizeBytes, mtimeMs, chunks));
+      files++;
+    } else if (kind === 2) {
+      if (at <= directoryTotal + fileTotal)
+        record.fail("a file under construction before the tree ends");
+      const fileId = record.u64("fileId", 1n, highestFileId);
+      const parent = directoryAt(record, record.uint("directoryIndex"), "directoryIndex");
+      const name = record.name("name");
+      const clientName = record.string("clientName");
+      const replication = record.uint("replication");
+      const chunkSizeBytes = record.uint("chunkSizeBytes");
+      const overwrite = record.boolean("overwrite");
+      const chunks = readChunks(record, chunkSizeBytes, true);
+      record.end();
+      if (replication < 1 || replication > replicationMax) record.fail("replication out of range");
+      if (chunkSizeBytes < 1) record.fail("chunkSizeBytes is 0");
+      if (clientName === "" || clientName.length > clientNameLengthMax)
+        record.fail("bad clientName");
+      if (pendingById.has(fileId)) record.fail(`file id ${fileId} appears twice`);
+      if (parent.pending?.has(name)) record.fail(`two files under construction at one path`);
+      const pending = new PendingFile(
+        fileId,
+        parent,
+        name,
+        clientName,
+        replication,
+        chunkSizeBytes,
+        overwrite,
+      );
+      pending.chunks.push(...chunks);
+      parent.pending ??= new Map();
+      parent.pending.set(name, pending);
+      pendingById.set(fileId, pending);
+    } else {
+      record.fail("unknown record kind");
+    }
+  }
+  if (
+    directories.length !== directoryTotal ||
+    files !== fileTotal ||
+    pendingById.size !== pendingTotal
+  ) {
+    throw new Error(
+      `Cannot load namespace image: the header counts ${directoryTotal} directories, ${fileTotal} files and ${pendingTotal} files under construction; the records hold ${directories.length}, ${files} and ${pendingById.size}`,
+    );
+  }
+  return {
+    root: directories[0]!,
+    pendingById,
+    highest: [highestFileId, highestChunkId, highestGeneration],
+    counts: [files, directories.length, chunkCount],
+  };
+}
