@@ -6,6 +6,7 @@
  *   small files).
  * - `throughput.ts` (`write`, `read`), `small_files.ts` (`small`), `metadata.ts` and
  *   `namenode_memory.ts` (`meta`), `recovery.ts` (`recovery`).
+ * - `memory_sampler.ts`: peak resident memory of processes while a transfer runs.
  * - `local_cluster.ts` and `daemon_process.ts`: the cluster of real processes a run starts.
  * - `report_table.ts`, `report_html.ts`: the terminal table and the HTML page; `result.ts`
  *   is the shape of the `--json` document.

@@ -6,12 +6,18 @@
  * Uploads read the same local file the disk-copy ceiling copies; downloads go to local file
  * paths, which the client makes durable before renaming them into place, as the loopback
  * ceiling's file is made durable.
+ *
+ * Memory, as the issue's targets ask: the peak resident memory (`VmRSS`, sampled every
+ * 100 ms) of the client during each put and get — the client runs inside the bench process,
+ * so this is the bench process's RSS — and of each DataNode during write (the highest of
+ * them). Reported in MiB as the highest run, with no ceiling: the targets are absolute.
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { BigFsClient } from "#client";
 import { formatSize } from "#protocol";
 import type { BenchCluster } from "./local_cluster.js";
+import { rssSampleIntervalMs, sampleResidentPeaks, toMiB } from "./memory_sampler.js";
 import type { Progress } from "./progress.js";
 import { type BenchResult, type Ceiling, compared, type ScenarioReport } from "./result.js";
 import { elapsedMs, mibPerSecond, runPool, spreadOf } from "./stats.js";
@@ -50,31 +56,69 @@ async function withClients<T>(
   }
 }
 
-/** Uploads the F files once; the duration in ms. */
-async function writeOnce(cluster: BenchCluster, options: ThroughputOptions, label: string) {
+/** The DataNode processes of an owned cluster; none when the bench attached to one. */
+const datanodePids = (cluster: BenchCluster) =>
+  cluster.owned ? cluster.datanodes.map(({ process }) => process.pid) : [];
+
+/**
+ * Uploads the F files once: the duration in ms, and the peak resident memory in bytes of
+ * each of `pids` during the upload, in the same order.
+ */
+async function writeOnce(
+  cluster: BenchCluster,
+  options: ThroughputOptions,
+  label: string,
+  pids: readonly number[] = [],
+): Promise<{ durationMs: number; peakBytes: number[] }> {
   const total = options.files * options.sizeBytes;
   const done = new Array<number>(options.files).fill(0);
   options.progress.stage(label);
   return withClients(cluster, Math.min(options.concurrency, options.files), async (clients) => {
     const startMs = performance.now();
-    await runPool(options.files, clients.length, async (index) => {
-      await clients[index % clients.length]!.put(options.sourcePath, ioFilePath(index), {
-        replication: options.replication,
-        overwrite: true,
-        ...(options.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: options.chunkSizeBytes }),
-        onProgress: (bytes) => {
-          done[index] = bytes;
-          options.progress.update(
-            done.reduce((sum, value) => sum + value, 0),
-            total,
-            "bytes",
-          );
-        },
-      });
-    });
-    return elapsedMs(startMs);
+    const { peakBytes } = await sampleResidentPeaks(pids, () =>
+      runPool(options.files, clients.length, async (index) => {
+        await clients[index % clients.length]!.put(options.sourcePath, ioFilePath(index), {
+          replication: options.replication,
+          overwrite: true,
+          ...(options.chunkSizeBytes === undefined
+            ? {}
+            : { chunkSizeBytes: options.chunkSizeBytes }),
+          onProgress: (bytes) => {
+            done[index] = bytes;
+            options.progress.update(
+              done.reduce((sum, value) => sum + value, 0),
+              total,
+              "bytes",
+            );
+          },
+        });
+      }),
+    );
+    return { durationMs: elapsedMs(startMs), peakBytes };
   });
 }
+
+/**
+ * A peak-memory result in MiB from per-run peaks in bytes: the value is the highest run, as
+ * the targets are limits on the peak; min and max show the spread between runs.
+ */
+function peakResult(label: string, runPeakBytes: number[], target: string): BenchResult {
+  const samples = runPeakBytes.map(toMiB);
+  const spread = spreadOf(samples);
+  const runs = samples.length === 1 ? "" : `, highest of ${samples.length} runs`;
+  return {
+    label: `${label}${runs}`,
+    value: spread.max,
+    min: spread.min,
+    max: spread.max,
+    samples,
+    unit: "MiB",
+    target,
+  };
+}
+
+const clientTarget = (verb: string) => `≤ 200 MiB (client, during a 4 GiB ${verb})`;
+const sampling = `VmRSS every ${rssSampleIntervalMs} ms`;
 
 function summarise(
   label: string,
@@ -117,17 +161,45 @@ export async function runWrite(
   diskCopyMiBps: number,
 ): Promise<ScenarioReport> {
   const samples: number[] = [];
+  const datanodes = datanodePids(cluster);
+  const clientPeaks: number[] = [];
+  const datanodePeaks: number[] = [];
   for (let run = 1; run <= options.repeat; run++) {
-    const durationMs = await writeOnce(cluster, options, `write ${run}/${options.repeat}`);
+    const { durationMs, peakBytes } = await writeOnce(
+      cluster,
+      options,
+      `write ${run}/${options.repeat}`,
+      [process.pid, ...datanodes],
+    );
     samples.push(mibPerSecond(options.files * options.sizeBytes, durationMs));
+    clientPeaks.push(peakBytes[0]!);
+    if (datanodes.length > 0) datanodePeaks.push(Math.max(...peakBytes.slice(1)));
   }
-  return summarise(
+  const report = summarise(
     `write ${options.files} × ${formatSize(options.sizeBytes)}, ${streams(options.concurrency)}, replication ${options.replication}`,
     samples,
     { label: `(a) disk copy into ${options.replication} files`, value: diskCopyMiBps },
     "≥ 0.85 of ceiling (1 stream, 1 GiB)",
     settingsOf(options),
   );
+  report.results.clientRss = peakResult(
+    `client (bench process) peak RSS during put, ${sampling}`,
+    clientPeaks,
+    clientTarget("put"),
+  );
+  if (datanodePeaks.length > 0) {
+    report.results.datanodeRss = peakResult(
+      `DataNode peak RSS during write, highest of ${datanodes.length} DataNodes, ${sampling}`,
+      datanodePeaks,
+      "≤ 256 MiB (each DataNode, during write)",
+    );
+  } else {
+    report.notes = [
+      ...(report.notes ?? []),
+      "DataNode memory is measured only on a cluster the bench starts",
+    ];
+  }
+  return report;
 }
 
 /** Makes sure the files `read` reads exist, uploading them (untimed) when they do not. */
@@ -158,45 +230,55 @@ export async function runRead(
   await ensureFiles(cluster, options);
   const total = options.files * options.sizeBytes;
   const samples: number[] = [];
+  const clientPeaks: number[] = [];
   for (let run = 1; run <= options.repeat; run++) {
     options.progress.stage(`read ${run}/${options.repeat}`);
     const done = new Array<number>(options.files).fill(0);
-    const durationMs = await withClients(
+    const { durationMs, peakBytes } = await withClients(
       cluster,
       Math.min(options.concurrency, options.files),
       async (clients) => {
         const startMs = performance.now();
-        await runPool(options.files, clients.length, async (index) => {
-          await clients[index % clients.length]!.get(
-            ioFilePath(index),
-            join(options.scratchDir, `read-${index}`),
-            {
-              onProgress: (bytes) => {
-                done[index] = bytes;
-                options.progress.update(
-                  done.reduce((sum, value) => sum + value, 0),
-                  total,
-                  "bytes",
-                );
+        const sampled = await sampleResidentPeaks([process.pid], () =>
+          runPool(options.files, clients.length, async (index) => {
+            await clients[index % clients.length]!.get(
+              ioFilePath(index),
+              join(options.scratchDir, `read-${index}`),
+              {
+                onProgress: (bytes) => {
+                  done[index] = bytes;
+                  options.progress.update(
+                    done.reduce((sum, value) => sum + value, 0),
+                    total,
+                    "bytes",
+                  );
+                },
               },
-            },
-          );
-        });
-        return elapsedMs(startMs);
+            );
+          }),
+        );
+        return { durationMs: elapsedMs(startMs), peakBytes: sampled.peakBytes };
       },
     );
     samples.push(mibPerSecond(total, durationMs));
+    clientPeaks.push(peakBytes[0]!);
     await Promise.all(
       Array.from({ length: options.files }, (_, index) =>
         rm(join(options.scratchDir, `read-${index}`), { force: true }),
       ),
     );
   }
-  return summarise(
+  const report = summarise(
     `read ${options.files} × ${formatSize(options.sizeBytes)}, ${streams(options.concurrency)}`,
     samples,
     { label: "(b) file → loopback TCP → file", value: loopbackMiBps },
     "≥ 0.85 of ceiling (1 stream, 1 GiB)",
     settingsOf(options),
   );
+  report.results.clientRss = peakResult(
+    `client (bench process) peak RSS during get, ${sampling}`,
+    clientPeaks,
+    clientTarget("get"),
+  );
+  return report;
 }

@@ -76,8 +76,8 @@ test("bigfs-bench all --quick --json completes and reports every scenario with p
 
   const expected: Record<string, string[]> = {
     limits: ["diskCopy", "loopback", "walAppends", "smallFileWrites"],
-    write: ["throughput"],
-    read: ["throughput"],
+    write: ["throughput", "clientRss", "datanodeRss"],
+    read: ["throughput", "clientRss"],
     small: ["put", "get"],
     meta: [
       ...["ping", "mkdir", "createComplete", "stat", "list", "rename", "delete"],
