@@ -14,6 +14,7 @@
 import {
   BigFsError,
   type Connection,
+  type ConnectionPool,
   type datanodeRef,
   isBigFsError,
   type locatedChunk,
@@ -24,7 +25,6 @@ import {
   xxh64Hex,
 } from "#protocol";
 import { StallWatch } from "./_stall_watch.js";
-import type { DatanodePool } from "./datanode_pool.js";
 
 /** A chunk as OPEN locates it. */
 export type LocatedChunk = schema.Infer<typeof locatedChunk>;
@@ -61,7 +61,7 @@ export interface ReadReplicaOptions {
  * @throws {ReplicaReadError} when the replica cannot be read or gives bad bytes.
  */
 export async function readReplica(
-  pool: DatanodePool,
+  pool: ConnectionPool,
   chunk: LocatedChunk,
   replica: ReplicaRef,
   options: ReadReplicaOptions,

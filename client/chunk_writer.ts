@@ -11,6 +11,7 @@
 import {
   BigFsError,
   type Connection,
+  type ConnectionPool,
   type datanodeRef,
   isBigFsError,
   type OutgoingRequest,
@@ -19,7 +20,6 @@ import {
 } from "#protocol";
 import { StallWatch } from "./_stall_watch.js";
 import type { ChunkData } from "./chunk_source.js";
-import type { DatanodePool } from "./datanode_pool.js";
 
 /** A DataNode as the NameNode names it to clients. */
 export type DatanodeRef = schema.Infer<typeof datanodeRef>;
@@ -60,7 +60,7 @@ export interface WriteChunkOptions {
  * @throws {PipelineError} when the pipeline fails, naming the DataNode at fault if known.
  */
 export async function writeChunk(
-  pool: DatanodePool,
+  pool: ConnectionPool,
   grant: ChunkGrant,
   chunk: ChunkData,
   options: WriteChunkOptions,

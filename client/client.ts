@@ -4,8 +4,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
-import { createLogger, type Logger, type ResponseOf } from "#protocol";
-import { DatanodePool } from "./datanode_pool.js";
+import { ConnectionPool, createLogger, type Logger, type ResponseOf } from "#protocol";
 import { FileReader } from "./file_reader.js";
 import { type UploadContext, uploadFile } from "./file_writer.js";
 import { LeaseRenewer } from "./lease_renewer.js";
@@ -42,7 +41,7 @@ export class BigFsClient {
   /** The name this client's leases are held under. */
   readonly clientName: string;
   readonly #namenode: NamenodeClient;
-  readonly #pool: DatanodePool;
+  readonly #pool: ConnectionPool;
   readonly #leases: LeaseRenewer;
   readonly #logger: Logger;
   readonly #settings: Required<
@@ -56,7 +55,11 @@ export class BigFsClient {
     this.clientName = options.clientName ?? `bigfs-client-${randomBytes(6).toString("hex")}`;
     this.#namenode = namenode;
     this.#logger = options.logger ?? createLogger({ name: "bigfs-client", level: "silent" });
-    this.#pool = new DatanodePool({ secret: options.secret, logger: this.#logger });
+    this.#pool = new ConnectionPool({
+      secret: options.secret,
+      role: "client",
+      logger: this.#logger,
+    });
     this.#leases = new LeaseRenewer({
       intervalMs: options.leaseRenewIntervalMs ?? clientDefaults.leaseRenewIntervalMs,
       renew: () => namenode.request("RENEW_LEASE", { clientName: this.clientName }),

@@ -15,16 +15,15 @@
  * naming the path and the chunk.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { BigFsError, type Logger } from "#protocol";
+import { BigFsError, type ConnectionPool, type Logger } from "#protocol";
 import { type LocatedChunk, ReplicaReadError, readReplica } from "./chunk_reader.js";
-import type { DatanodePool } from "./datanode_pool.js";
 import type { NamenodeClient } from "./namenode_client.js";
 import { windowFor } from "./options.js";
 
 /** What a download works with: the client's parts and settings. */
 export interface DownloadContext {
   namenode: NamenodeClient;
-  pool: DatanodePool;
+  pool: ConnectionPool;
   logger: Logger;
   chunksInFlight: number;
   bufferBytesMax: number;

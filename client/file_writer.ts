@@ -22,11 +22,16 @@
  * (6.3 s in all) before the upload fails.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { BigFsError, type Logger, type RequestOf, type ResponseOf } from "#protocol";
+import {
+  BigFsError,
+  type ConnectionPool,
+  type Logger,
+  type RequestOf,
+  type ResponseOf,
+} from "#protocol";
 import { Slots } from "./_slots.js";
 import { type ChunkData, ChunkSource } from "./chunk_source.js";
 import { type ChunkGrant, PipelineError, writeChunk } from "./chunk_writer.js";
-import type { DatanodePool } from "./datanode_pool.js";
 import type { LeaseRenewer } from "./lease_renewer.js";
 import type { NamenodeClient } from "./namenode_client.js";
 import { frameBytes, type PutOptions, type PutResult, windowFor } from "./options.js";
@@ -34,7 +39,7 @@ import { frameBytes, type PutOptions, type PutResult, windowFor } from "./option
 /** What an upload works with: the client's parts and settings. */
 export interface UploadContext {
   namenode: NamenodeClient;
-  pool: DatanodePool;
+  pool: ConnectionPool;
   leases: LeaseRenewer;
   clientName: string;
   logger: Logger;

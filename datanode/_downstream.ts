@@ -11,13 +11,13 @@
 import {
   BigFsError,
   type Connection,
+  type ConnectionPool,
   type DataToSend,
   type OutgoingRequest,
   type RequestOf,
   type ResponseOf,
 } from "#protocol";
 import { type DataNodeRef, describeDataNode, namingDataNode } from "./_naming.js";
-import type { PeerPool } from "./peer_pool.js";
 
 /** Options for {@linkcode Downstream.open}. */
 export interface DownstreamOptions {
@@ -62,7 +62,7 @@ export class Downstream {
    * @throws {BigFsError} `UNAVAILABLE` naming `target` when it cannot be reached.
    */
   static async open(
-    peers: PeerPool,
+    peers: ConnectionPool,
     target: DataNodeRef,
     body: RequestOf<"WRITE_CHUNK">,
     options: DownstreamOptions = {},

@@ -10,17 +10,23 @@
  *   targets as its downstream: the receivers check every frame as in a client's write.
  *   Transfers run at most `transfersMax` at once; the rest wait in a bounded queue.
  */
-import { BigFsError, type DataToSend, isBigFsError, type Logger, xxh64 } from "#protocol";
+import {
+  BigFsError,
+  type ConnectionPool,
+  type DataToSend,
+  isBigFsError,
+  type Logger,
+  xxh64,
+} from "#protocol";
 import { Downstream } from "./_downstream.js";
 import type { DataNodeRef } from "./_naming.js";
 import type { ChunkStore, ReadPiece } from "./chunk_store.js";
 import type { DataNodeCommand } from "./namenode_link.js";
-import type { PeerPool } from "./peer_pool.js";
 
 /** What a {@linkcode CommandRunner} works with. */
 export interface CommandRunnerOptions {
   store: ChunkStore;
-  peers: PeerPool;
+  peers: ConnectionPool;
   logger: Logger;
   /** Called for each replica deleted (or found already gone). */
   onRemoved: (chunk: { id: bigint; generation: bigint }) => void;

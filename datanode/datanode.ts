@@ -8,6 +8,7 @@ import { hostname } from "node:os";
 import {
   BigFsError,
   type BigFsServer,
+  ConnectionPool,
   createLogger,
   type FolderLock,
   type HostPort,
@@ -23,7 +24,6 @@ import type { DataNodeConfig } from "./config.js";
 import { DataNodeHttpStatus } from "./http_status.js";
 import { loadOrCreateDataNodeId } from "./identity.js";
 import { NameNodeLink } from "./namenode_link.js";
-import { PeerPool } from "./peer_pool.js";
 import { ReadService } from "./read_service.js";
 import { Scrubber } from "./scrubber.js";
 import { WritePipeline } from "./write_pipeline.js";
@@ -105,7 +105,7 @@ export class DataNode {
     }
     const address = advertisedAddress(config, server.address.port);
     const self: DataNodeRef = { id, address };
-    const peers = new PeerPool({ secret: options.secret, logger });
+    const peers = new ConnectionPool({ secret: options.secret, role: "datanode", logger });
     const parts = { store, peers, logger, inFlight, lock, http } as Parts;
     const reportCorrupt = (chunk: { id: bigint; generation: bigint }, reason: string) =>
       parts.link.reportCorrupt(chunk.id, chunk.generation, reason);
@@ -237,7 +237,7 @@ export class DataNode {
 
 interface Parts {
   store: ChunkStore;
-  peers: PeerPool;
+  peers: ConnectionPool;
   logger: Logger;
   inFlight: Set<Promise<unknown>>;
   link: NameNodeLink;

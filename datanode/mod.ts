@@ -7,7 +7,7 @@
  * - The data service: {@linkcode WritePipeline} (WRITE_CHUNK) and {@linkcode ReadService}
  *   (READ_CHUNK); errors name the DataNode at fault as `DataNode <id> (<host:port>)`, which
  *   {@linkcode dataNodeNamedIn} finds again.
- * - Talking to others: {@linkcode NameNodeLink}, {@linkcode CommandRunner}, {@linkcode PeerPool}.
+ * - Talking to others: {@linkcode NameNodeLink}, {@linkcode CommandRunner}.
  *
  * @module
  */
@@ -31,7 +31,6 @@ export {
   type NameNodeLinkOptions,
   type ReplicaSource,
 } from "./namenode_link.js";
-export { PeerPool, type PeerPoolOptions, parsePeerAddress } from "./peer_pool.js";
 export { ReadService, type ReadServiceOptions } from "./read_service.js";
 export { Scrubber, type ScrubberOptions, type ScrubResult } from "./scrubber.js";
 export { WritePipeline, type WritePipelineOptions } from "./write_pipeline.js";

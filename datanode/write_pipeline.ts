@@ -19,6 +19,7 @@
  */
 import {
   BigFsError,
+  type ConnectionPool,
   type IncomingRequest,
   type Logger,
   type ResponseOf,
@@ -29,7 +30,6 @@ import {
 import { Downstream } from "./_downstream.js";
 import { type DataNodeRef, describeDataNode, namingDataNode } from "./_naming.js";
 import type { ChunkStore, ChunkWriter, ReplicaInfo } from "./chunk_store.js";
-import type { PeerPool } from "./peer_pool.js";
 
 /** What a {@linkcode WritePipeline} works with. */
 export interface WritePipelineOptions {
@@ -38,7 +38,7 @@ export interface WritePipelineOptions {
   secret: Uint8Array;
   /** This DataNode. */
   self: DataNodeRef;
-  peers: PeerPool;
+  peers: ConnectionPool;
   logger: Logger;
   /** Called once a replica is finalised and the whole pipeline has acknowledged it. */
   onStored: (replica: ReplicaInfo) => void;

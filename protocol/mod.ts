@@ -51,6 +51,7 @@ export {
   type RequestHandler,
   type RequestOptions,
 } from "./connection.js";
+export { ConnectionPool, type ConnectionPoolOptions, parseHostPort } from "./connection_pool.js";
 export { type DialOptions, dial } from "./dial.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export {

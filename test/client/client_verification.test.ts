@@ -2,10 +2,16 @@ import { randomBytes } from "node:crypto";
 import { Readable } from "node:stream";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type BigFsServer, type DataToSend, type IncomingRequest, listen, xxh64 } from "#protocol";
+import {
+  type BigFsServer,
+  ConnectionPool,
+  type DataToSend,
+  type IncomingRequest,
+  listen,
+  xxh64,
+} from "#protocol";
 import { type LocatedChunk, ReplicaReadError, readReplica } from "../../client/chunk_reader.js";
 import { ChunkSource } from "../../client/chunk_source.js";
-import { DatanodePool } from "../../client/datanode_pool.js";
 import { clusterSecret } from "../helpers/cluster.js";
 
 /** How the fake DataNode answers READ_CHUNK: the frames it sends for the asked range. */
@@ -51,7 +57,7 @@ function honestFrames(bytes: Uint8Array, offset = 0, pieceBytes = 30_000): DataT
 
 async function readFrom(behaviour: Behaviour, range: { offset?: number; length?: number } = {}) {
   const server = await fakeDatanode(behaviour);
-  const pool = new DatanodePool({ secret: clusterSecret });
+  const pool = new ConnectionPool({ secret: clusterSecret, role: "client" });
   try {
     const replica = { id: "dn-fake", address: `127.0.0.1:${server.address.port}` };
     return await readReplica(pool, located(), replica, { ...range, stallTimeoutMs: 5_000 });
@@ -119,7 +125,11 @@ test("a short, a long or an out-of-order replica is refused", async () => {
 });
 
 test("an unreachable replica fails as unavailable, not corrupt", async () => {
-  const pool = new DatanodePool({ secret: clusterSecret, connectTimeoutMs: 1_000 });
+  const pool = new ConnectionPool({
+    secret: clusterSecret,
+    role: "client",
+    connectTimeoutMs: 1_000,
+  });
   try {
     const server = await fakeDatanode(() => []);
     const port = server.address.port;

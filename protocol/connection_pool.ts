@@ -1,14 +1,25 @@
 /**
- * Authenticated connections from this DataNode to other DataNodes, one per peer address,
- * reused by every pipeline and transfer to that peer: a connection multiplexes many requests,
- * so dialling and the handshake are paid once, not once per chunk.
+ * Pooled authenticated connections to peers, one per `host:port` address, shared by every
+ * request to that peer: a connection multiplexes many requests, so the dial and the handshake
+ * are paid once per peer, not once per chunk. A connection that breaks leaves the pool, and the
+ * next request dials a fresh one. Clients use it to reach DataNodes, and DataNodes to reach
+ * each other for pipelines and transfers.
  */
-import { BigFsError, type Connection, dial, type HostPort, type Logger } from "#protocol";
+import type { HostPort } from "./config.js";
+import type { Connection } from "./connection.js";
+import { dial } from "./dial.js";
+import { BigFsError } from "./errors.js";
+import type { PeerRoleName } from "./handshake.js";
+import type { Logger } from "./logger.js";
 
-/** Options for {@linkcode PeerPool}. */
-export interface PeerPoolOptions {
+/** Options for {@linkcode ConnectionPool}. */
+export interface ConnectionPoolOptions {
   /** The cluster secret. */
   secret: Uint8Array;
+  /** Our role in the handshake. */
+  role: PeerRoleName;
+  /** Names the peers in messages; default `"datanode"`. */
+  peerName?: string;
   /** Deadline for TCP connect plus handshake; default 5 s. */
   connectTimeoutMs?: number;
   /** An unused connection closes after this long; default 60 s. */
@@ -19,39 +30,41 @@ export interface PeerPoolOptions {
 const addressPattern = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/;
 
 /** Parses `host:port` or `[ipv6]:port`; `undefined` when `address` is neither. */
-export function parsePeerAddress(address: string): HostPort | undefined {
+export function parseHostPort(address: string): HostPort | undefined {
   const match = addressPattern.exec(address);
   const port = Number(match?.[3]);
   if (match === null || !(port >= 1 && port <= 65535)) return undefined;
   return { host: match[1] ?? match[2] ?? "", port };
 }
 
-/** Pooled connections to peer DataNodes, keyed by address. */
-export class PeerPool {
-  readonly #options: PeerPoolOptions;
+/** Pooled connections to peers, keyed by address. */
+export class ConnectionPool {
+  readonly #options: ConnectionPoolOptions;
   readonly #connections = new Map<string, Promise<Connection>>();
   #closed = false;
 
-  constructor(options: PeerPoolOptions) {
+  constructor(options: ConnectionPoolOptions) {
     this.#options = options;
   }
 
   /**
-   * Returns an open connection to the DataNode at `address` (`host:port`), dialling one when
-   * none is open.
+   * An open connection to the peer at `address`, dialled when none is open.
    *
-   * @throws {BigFsError} `UNAVAILABLE` or `AUTH_FAILED` when the peer cannot be reached;
+   * @throws {BigFsError} `UNAVAILABLE` or `AUTH_FAILED` when it cannot be reached,
    * `INVALID_ARGUMENT` for an address that is not `host:port`.
    */
   get(address: string): Promise<Connection> {
     if (this.#closed) {
       return Promise.reject(
-        new BigFsError("UNAVAILABLE", `Cannot connect to ${address}: the DataNode is stopping`),
+        new BigFsError(
+          "UNAVAILABLE",
+          `Cannot connect to ${address}: the connection pool is closed`,
+        ),
       );
     }
     const existing = this.#connections.get(address);
     if (existing !== undefined) return existing;
-    const hostPort = parsePeerAddress(address);
+    const hostPort = parseHostPort(address);
     if (hostPort === undefined) {
       return Promise.reject(
         new BigFsError("INVALID_ARGUMENT", `Cannot connect to ${address}: not a host:port address`),
@@ -59,8 +72,8 @@ export class PeerPool {
     }
     const connecting = dial(hostPort, {
       secret: this.#options.secret,
-      role: "datanode",
-      peerName: "datanode",
+      role: this.#options.role,
+      peerName: this.#options.peerName ?? "datanode",
       connectTimeoutMs: this.#options.connectTimeoutMs ?? 5_000,
       idleTimeoutMs: this.#options.idleTimeoutMs ?? 60_000,
     });
@@ -69,7 +82,7 @@ export class PeerPool {
       (connection) => {
         connection.onClose((error) => {
           if (this.#connections.get(address) === connecting) this.#connections.delete(address);
-          this.#options.logger?.debug({ peer: address, err: error }, "peer connection closed");
+          this.#options.logger?.debug({ peer: address, err: error }, "pooled connection closed");
         });
         if (this.#closed) connection.close();
       },
@@ -80,7 +93,7 @@ export class PeerPool {
     return connecting;
   }
 
-  /** Closes every pooled connection; later calls to {@linkcode PeerPool.get} fail. */
+  /** Closes every pooled connection; later calls to {@linkcode ConnectionPool.get} fail. */
   close(): void {
     this.#closed = true;
     for (const connecting of this.#connections.values()) {
