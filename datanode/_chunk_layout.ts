@@ -16,9 +16,9 @@
  *
  * @module
  */
-import { mkdir, open } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { BigFsError } from "../protocol/mod.js";
+import { BigFsError, syncFolder } from "#protocol";
 
 const u64Max = 2n ** 64n - 1n;
 
@@ -80,16 +80,6 @@ export function tempFilePath(
   return join(dataDir, tmpFolderName, `chunk_${id}_${generation}_${sequence}.${kind}.tmp`);
 }
 
-/** fsyncs a folder, so the names created, renamed or removed in it are durable. */
-export async function syncFolder(path: string): Promise<void> {
-  const handle = await open(path, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
 /**
  * Creates a chunk folder (and its parent level) if missing. A folder just created is only
  * durable once its parent is fsynced, so the parents of whatever was created are.
@@ -116,26 +106,4 @@ export function isNotFound(error: unknown): boolean {
 export function asNoSpace(error: unknown, action: string): unknown {
   if (!isNoSpace(error)) return error;
   return new BigFsError("NO_SPACE", `${action}: the disk is full`, { cause: error });
-}
-
-/** Writes all of `bytes` at `position`, however many calls that takes. */
-export async function writeAll(
-  handle: {
-    write(b: Uint8Array, o: number, l: number, p: number): Promise<{ bytesWritten: number }>;
-  },
-  bytes: Uint8Array,
-  position: number,
-): Promise<void> {
-  let written = 0;
-  while (written < bytes.byteLength) {
-    const { bytesWritten } = await handle.write(
-      bytes,
-      written,
-      bytes.byteLength - written,
-      position + written,
-    );
-    // Each pass writes at least one byte, so this loop ends.
-    if (!(bytesWritten > 0)) throw new Error(`write returned ${bytesWritten} bytes`);
-    written += bytesWritten;
-  }
 }

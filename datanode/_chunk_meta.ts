@@ -28,7 +28,7 @@
  *
  * @module
  */
-import { BigFsError, xxh64 } from "../protocol/mod.js";
+import { BigFsError, xxh64 } from "#protocol";
 
 const magic = new TextEncoder().encode("BFSCMETA");
 const formatVersion = 1;

@@ -10,7 +10,7 @@
  * @module
  */
 import { type FileHandle, open, readFile } from "node:fs/promises";
-import { BigFsError, Xxh64Stream, xxh64, xxh64Hex } from "../protocol/mod.js";
+import { BigFsError, Xxh64Stream, xxh64, xxh64Hex } from "#protocol";
 import { type ChunkMeta, decodeChunkMeta } from "./_chunk_meta.js";
 
 /** What the store's index says a replica is; its metadata file must agree. */

@@ -19,7 +19,7 @@
  */
 import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { Logger } from "../protocol/mod.js";
+import type { Logger } from "#protocol";
 import {
   type ChunkFileKind,
   chunkFileName,

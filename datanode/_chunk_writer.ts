@@ -9,8 +9,8 @@
  * @module
  */
 import { type FileHandle, open, rm } from "node:fs/promises";
-import { BigFsError, Xxh64Stream, xxh64 } from "../protocol/mod.js";
-import { asNoSpace, writeAll } from "./_chunk_layout.js";
+import { BigFsError, writeAll, Xxh64Stream, xxh64 } from "#protocol";
+import { asNoSpace } from "./_chunk_layout.js";
 import { type ChunkMeta, encodeChunkMeta } from "./_chunk_meta.js";
 
 /** A finalised replica, as the store lists it. */

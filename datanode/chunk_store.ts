@@ -23,7 +23,7 @@
  */
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BigFsError, createLogger, type Logger } from "../protocol/mod.js";
+import { BigFsError, createLogger, type Logger, syncFolder } from "#protocol";
 import {
   asNoSpace,
   assertU64,
@@ -32,7 +32,6 @@ import {
   chunksFolderName,
   ensureChunkFolder,
   isNotFound,
-  syncFolder,
   tempFilePath,
   tmpFolderName,
 } from "./_chunk_layout.js";

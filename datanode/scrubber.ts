@@ -13,7 +13,7 @@
  * @module
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { type BigFsError, createLogger, isBigFsError, type Logger } from "../protocol/mod.js";
+import { type BigFsError, createLogger, isBigFsError, type Logger } from "#protocol";
 import { TokenBucket } from "./_token_bucket.js";
 import type { ChunkStore, ReplicaInfo } from "./chunk_store.js";
 

@@ -4,8 +4,10 @@
  *
  * @module
  */
+
 import { open } from "node:fs/promises";
 import { join } from "node:path";
+import { syncFolder } from "#protocol";
 import { encodeSegmentHeader, type Segment } from "./_edit_log_format.js";
 
 /**
@@ -66,14 +68,4 @@ export async function createSegment(
     throw error;
   }
   return file;
-}
-
-/** Fsyncs a folder, so a file created, renamed or removed in it stays so. */
-export async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }

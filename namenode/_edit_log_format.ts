@@ -38,7 +38,7 @@
  *
  * @module
  */
-import { Xxh64Stream, xxh64 } from "../protocol/mod.js";
+import { Xxh64Stream, xxh64 } from "#protocol";
 
 /** The largest payload one record may hold. It is part of the format: a larger length is corrupt. */
 export const editPayloadBytesMax = 16 * 1024 * 1024;

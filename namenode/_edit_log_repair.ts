@@ -5,10 +5,11 @@
  *
  * @module
  */
+
 import { constants } from "node:fs";
 import { copyFile, open, rename, stat } from "node:fs/promises";
 import { basename, dirname } from "node:path";
-import { syncFolder } from "./_edit_log_files.js";
+import { syncFolder } from "#protocol";
 
 // How many `.broken` copies of one segment may pile up before repair stops and asks for help.
 const brokenCopiesMax = 100;

@@ -33,7 +33,7 @@
  */
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { basename, join } from "node:path";
-import type { Logger } from "../protocol/mod.js";
+import type { Logger } from "#protocol";
 import {
   decodeRecord,
   decodeSegmentHeader,

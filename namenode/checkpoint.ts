@@ -44,10 +44,9 @@
  * @module
  */
 
-import type { FileHandle } from "node:fs/promises";
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { type Logger, xxh64 } from "../protocol/mod.js";
+import { type Logger, syncFolder, writeAll, xxh64 } from "#protocol";
 
 const imageMagic = new TextEncoder().encode("BFSIMAGE");
 const formatVersion = 1;
@@ -123,30 +122,6 @@ function decodeImage(bytes: Uint8Array, txid: bigint): Uint8Array | string {
   const content = bytes.subarray(headerBytes);
   if (xxh64(content) !== view.getBigUint64(32)) return "content checksum mismatch";
   return content;
-}
-
-async function writeAll(handle: FileHandle, bytes: Uint8Array, position: number): Promise<void> {
-  let written = 0;
-  while (written < bytes.byteLength) {
-    const { bytesWritten } = await handle.write(
-      bytes,
-      written,
-      bytes.byteLength - written,
-      position + written,
-    );
-    // Each pass writes at least one byte, so this loop ends.
-    if (!(bytesWritten > 0)) throw new Error(`write returned ${bytesWritten} bytes`);
-    written += bytesWritten;
-  }
-}
-
-async function syncFolder(folder: string): Promise<void> {
-  const handle = await open(folder, "r");
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 /** The images in `folder` by txid, newest first. */

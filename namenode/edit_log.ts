@@ -27,12 +27,11 @@
  */
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BigFsError, type Logger } from "../protocol/mod.js";
+import { BigFsError, type Logger, syncFolder } from "#protocol";
 import {
   createSegment,
   openSegmentFileDefault,
   type SegmentFile,
-  syncFolder,
   writeAll,
 } from "./_edit_log_files.js";
 import {

@@ -53,6 +53,7 @@ export {
 } from "./connection.js";
 export { ConnectionPool, type ConnectionPoolOptions, parseHostPort } from "./connection_pool.js";
 export { type DialOptions, dial } from "./dial.js";
+export { type PositionalWriter, syncFolder, writeAll } from "./durable_io.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export {
   BigFsError,

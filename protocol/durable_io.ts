@@ -1,0 +1,46 @@
+/**
+ * The two small pieces of durable file I/O every daemon needs: writing a buffer completely at
+ * a position (a positional write may take several calls), and fsyncing a folder so that the
+ * names created, renamed or removed in it survive a crash.
+ */
+import { open } from "node:fs/promises";
+
+/** Anything with `FileHandle.write`'s positional form. */
+export interface PositionalWriter {
+  write(
+    buffer: Uint8Array,
+    offset: number,
+    length: number,
+    position: number,
+  ): Promise<{ bytesWritten: number }>;
+}
+
+/** Writes all of `bytes` at `position`, however many calls that takes. */
+export async function writeAll(
+  handle: PositionalWriter,
+  bytes: Uint8Array,
+  position: number,
+): Promise<void> {
+  let written = 0;
+  while (written < bytes.byteLength) {
+    const { bytesWritten } = await handle.write(
+      bytes,
+      written,
+      bytes.byteLength - written,
+      position + written,
+    );
+    // Each pass writes at least one byte, so this loop ends.
+    if (!(bytesWritten > 0)) throw new Error(`write returned ${bytesWritten} bytes`);
+    written += bytesWritten;
+  }
+}
+
+/** Fsyncs a folder, so the names created, renamed or removed in it are durable. */
+export async function syncFolder(path: string): Promise<void> {
+  const handle = await open(path, "r");
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
