@@ -5,7 +5,7 @@
  * Nothing unverified is handed out: a chunk's bytes are kept until the whole chunk (or the
  * part of it the range needs) has passed its checks in {@linkcode readReplica}, and only then
  * given to the consumer. So memory is bounded by the window: `window × chunk size` bytes
- * (4 × 64 MiB = 256 MiB with the defaults; the window shrinks for larger chunks, see
+ * (2 × 64 MiB = 128 MiB with the defaults: four chunks of 32 MiB or less; see
  * `windowFor`). A consumer that stops taking pieces stops further reads.
  *
  * A replica that fails is left for the next one; one that gave bad bytes is reported to the

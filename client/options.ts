@@ -30,7 +30,7 @@ export interface BigFsClientOptions {
   /** Chunks moving at once, per upload and per download; default 4. */
   chunksInFlight?: number;
   /**
-   * Most chunk bytes one upload or download holds in memory; default 256 MiB. The window of
+   * Most chunk bytes one upload or download holds in memory; default 128 MiB. The window of
    * chunks in flight shrinks below `chunksInFlight` when `chunksInFlight × chunk size` would
    * exceed it (never below one chunk).
    */
@@ -106,7 +106,7 @@ export const frameBytes = 256 * 1024;
 /** Defaults of {@linkcode BigFsClientOptions}. */
 export const clientDefaults = {
   chunksInFlight: 4,
-  bufferBytesMax: 256 * 1024 * 1024,
+  bufferBytesMax: 128 * 1024 * 1024,
   leaseRenewIntervalMs: 10_000,
   requestTimeoutMs: 30_000,
   stallTimeoutMs: 30_000,
