@@ -20,8 +20,12 @@ import {
   uint,
 } from "./schema.js";
 
-/** Longest path accepted on the wire; the NameNode applies its own, stricter rules. */
-export const pathLengthMax = 4096;
+/**
+ * Longest path accepted on the wire. Far above the NameNode's own limits (4096 bytes, 255 per
+ * name), so that an over-long path is answered `INVALID_PATH` naming the rule it breaks,
+ * instead of closing the connection as a malformed message.
+ */
+export const pathLengthMax = 64 * 1024;
 
 const path = string({ lengthMax: pathLengthMax });
 const name = string({ lengthMax: 256 });

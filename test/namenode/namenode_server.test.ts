@@ -166,9 +166,14 @@ test("invalid paths are INVALID_PATH: '..', '.', NUL, empty, relative, over-long
       "/a/../b",
       "/a/./b",
       "/a\0b",
+      "/a\u0001b",
+      "/tab\tname",
+      "/line\nbreak",
+      "/del\u007f",
       "",
       "relative/path",
       `/${"n".repeat(256)}`,
+      `/${"x".repeat(10_000)}`,
       longPath,
     ];
     for (const path of bad) {
@@ -188,6 +193,8 @@ test("invalid paths are INVALID_PATH: '..', '.', NUL, empty, relative, over-long
         );
       }
     }
+    // Nothing was created, and the connection still serves.
+    assert.equal((await client.request("LIST", { path: "/" })).entries, []);
     // A name of exactly 255 bytes is fine; `//` and a trailing slash collapse.
     await client.request("MKDIR", { path: `//${"n".repeat(255)}/` });
     assert.equal(names((await client.request("LIST", { path: "/" })).entries), ["n".repeat(255)]);

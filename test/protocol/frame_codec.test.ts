@@ -25,6 +25,7 @@ import {
   Pushes,
   type PushName,
   type PushOf,
+  pathLengthMax,
   payloadBytesMaxDefault,
   type RequestOf,
   type ResponseOf,
@@ -891,7 +892,7 @@ const malformed: [string, Uint8Array][] = [
   ["a null required field", cborFrame(FrameKind.REQUEST, Messages.MKDIR.opcode, { path: null })],
   [
     "a path one character over the limit",
-    cborFrame(FrameKind.REQUEST, Messages.MKDIR.opcode, { path: `/${"a".repeat(4096)}` }),
+    cborFrame(FrameKind.REQUEST, Messages.MKDIR.opcode, { path: "a".repeat(pathLengthMax + 1) }),
   ],
   [
     "a proof one byte over the limit",
