@@ -87,6 +87,8 @@ export class DataNode {
         port: config.port,
         secret: options.secret,
         role: "datanode",
+        // A connection with nothing in flight for this long is closed, like the NameNode's.
+        idleTimeoutMs: 10 * 60_000,
         onDataBytes: http.onDataBytes,
         handler: http.metrics.instrument((request) => {
           const handled = dispatch(handlers, request);
