@@ -11,7 +11,7 @@ const report: CommandSpec = {
   usage: "[--json]",
   summary: "Show every DataNode: id, address, state, capacity, use, chunks, heartbeat.",
   details:
-    "Flags:\n  --json   print { datanodes: [{ id, address, rack?, state, capacityBytes, usedBytes, chunks, lastHeartbeatMsAgo }] }",
+    "Flags:\n  --json   print { datanodes: [{ id, address, rack?, state, capacityBytes, usedBytes, chunks, lastHeartbeatMsAgo, decommissionRemaining? }] }",
   flags: jsonFlag,
   args: { names: [], min: 0, max: 0 },
   async run({ client, flags, stdout }) {
@@ -34,7 +34,10 @@ const report: CommandSpec = {
         node.id,
         node.address,
         node.rack ?? "-",
-        node.state,
+        // A draining DataNode shows how many chunks still depend on it.
+        node.decommissionRemaining === undefined
+          ? node.state
+          : `${node.state} (${node.decommissionRemaining} chunks left)`,
         humanSize(node.capacityBytes),
         humanSize(node.usedBytes),
         percent(node.usedBytes, node.capacityBytes),

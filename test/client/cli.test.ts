@@ -459,6 +459,20 @@ test("setrep, balance and decommission: the cluster follows, or the NameNode's r
   assert.is(unknown.code, 1);
   assert.match(unknown.stderr, /^bigfs: [^\n]*dn-none[^\n]*\n$/);
   assert.is((await bigfs(["decommission"])).code, 2);
+
+  // Last, as it takes a DataNode out of service: with replication 3 on three DataNodes its
+  // chunks have nowhere to go, so it stays draining and report shows what still depends on it.
+  const { datanodes } = await bigfsJson<{ datanodes: { id: string }[] }>(["report", "--json"]);
+  const draining = datanodes[0]!.id;
+  assert.is((await bigfs(["decommission", draining])).code, 0);
+  await waitFor(
+    async () => {
+      const human = (await bigfs(["report"])).stdout.toString();
+      return /decommissioning \(\d+ chunks left\)/.test(human);
+    },
+    20_000,
+    { what: "report to show the decommission progress" },
+  );
 });
 
 test.run();
