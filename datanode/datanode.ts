@@ -16,6 +16,7 @@ import {
   type Logger,
   listen,
   lockFolder,
+  logRefusals,
 } from "#protocol";
 import type { DataNodeRef } from "./_naming.js";
 import { ChunkStore } from "./chunk_store.js";
@@ -89,6 +90,7 @@ export class DataNode {
         role: "datanode",
         // A connection with nothing in flight for this long is closed, like the NameNode's.
         idleTimeoutMs: 10 * 60_000,
+        ...logRefusals(logger),
         onDataBytes: http.onDataBytes,
         handler: http.metrics.instrument((request) => {
           const handled = dispatch(handlers, request);

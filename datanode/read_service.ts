@@ -17,9 +17,9 @@ import {
   isBigFsError,
   type Logger,
   type ResponseOf,
-  verifyChunkToken,
   xxh64,
 } from "#protocol";
+import { checkChunkToken } from "./_chunk_token_check.js";
 import { type DataNodeRef, describeDataNode, namingDataNode } from "./_naming.js";
 import type { ChunkStore, ReadPiece } from "./chunk_store.js";
 
@@ -57,7 +57,11 @@ export class ReadService {
     const { store, secret, self } = this.#options;
     const { chunkId, generation, token, offset, length } = request.body;
     try {
-      verifyChunkToken(secret, token, { chunkId, operation: "read", generation });
+      checkChunkToken(
+        token,
+        { chunkId, operation: "read", generation },
+        { secret, self, remote: request.remote, logger: this.#options.logger },
+      );
       const replica = store.get(chunkId);
       if (replica === undefined) {
         throw new BigFsError("NOT_FOUND", `Cannot read chunk ${chunkId}: no replica here`);

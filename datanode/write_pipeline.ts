@@ -23,10 +23,10 @@ import {
   type IncomingRequest,
   type Logger,
   type ResponseOf,
-  verifyChunkToken,
   xxh64,
   xxh64Hex,
 } from "#protocol";
+import { checkChunkToken } from "./_chunk_token_check.js";
 import { Downstream } from "./_downstream.js";
 import { type DataNodeRef, describeDataNode, namingDataNode } from "./_naming.js";
 import type { ChunkStore, ChunkWriter, ReplicaInfo } from "./chunk_store.js";
@@ -65,15 +65,11 @@ export class WritePipeline {
     const { store, secret, self, peers } = this.#options;
     const body = request.body;
     const purpose = body.purpose ?? "write";
-    try {
-      verifyChunkToken(secret, body.token, {
-        chunkId: body.chunkId,
-        operation: purpose,
-        generation: body.generation,
-      });
-    } catch (error) {
-      throw namingDataNode(error, self);
-    }
+    checkChunkToken(
+      body.token,
+      { chunkId: body.chunkId, operation: purpose, generation: body.generation },
+      { secret, self, remote: request.remote, logger: this.#options.logger },
+    );
     const [next, ...rest] = body.downstream;
     if (body.downstream.some((ref) => ref.id === self.id)) {
       throw new BigFsError(

@@ -7,7 +7,14 @@
  * Everything lives in one object with no global state, so a test can start a NameNode
  * in-process on port 0 and a temp folder.
  */
-import { type BigFsServer, type Logger, listen, type ResponseOf, route } from "#protocol";
+import {
+  type BigFsServer,
+  type Logger,
+  listen,
+  logRefusals,
+  type ResponseOf,
+  route,
+} from "#protocol";
 import { ReplicaWaiters } from "./_replica_waiters.js";
 import { Balancer, type BalancerOptions } from "./balancer.js";
 import { ChunkMap } from "./chunk_map.js";
@@ -122,11 +129,7 @@ export class NameNode implements NamenodeParts {
           route({ ...clientRoutes(namenode), ...datanodeRoutes(namenode) }, "NameNode"),
         ),
         idleTimeoutMs: 10 * 60_000,
-        onReject: (remote, error) =>
-          namenode.logger.warn(
-            { remote, code: error.code, err: error.message },
-            "connection refused",
-          ),
+        ...logRefusals(namenode.logger),
       });
       await http.listen(namenode);
     } catch (error) {

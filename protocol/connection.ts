@@ -12,6 +12,13 @@
  * `streamBufferBytesMax` bytes wait in one stream before the socket stops being read; a write
  * that the socket cannot take yet (`write()` returned false) waits for `drain`.
  *
+ * A frame must not stall halfway: once part of a frame has arrived, more of it must follow
+ * within `frameTimeoutMs`, or the connection is closed with `PROTOCOL`. The deadline restarts
+ * with every piece that arrives, so a 16 MiB frame over a slow link is fine as long as it
+ * keeps moving; only a peer that stops mid-frame (holding a buffer and a slot here) is cut
+ * off. Time while we ourselves stopped reading (backpressure) does not count. Between frames
+ * there is no deadline here; `idleTimeoutMs` covers that.
+ *
  * Writes are batched: the first write in a turn of the event loop corks the socket and the
  * end of the turn (`process.nextTick`, after every promise reaction queued in it) uncorks
  * it, so the responses to a group commit's batch, or the requests a client pipelines, leave
@@ -99,6 +106,8 @@ export interface ConnectionOptions {
   idleTimeoutMs?: number;
   /** Largest frame payload accepted; default 16 MiB. */
   payloadBytesMax?: number;
+  /** Longest wait for more of a partly received frame; 0 for none. Default 30 s. */
+  frameTimeoutMs?: number;
   /** Bytes that arrived with the handshake and belong to the first frames. */
   leftover?: Uint8Array[];
   /** Told the payload bytes of every DATA frame received or sent, for metrics. */
@@ -187,6 +196,7 @@ const defaults = {
   inFlightMax: 64,
   incomingInFlightMax: 64,
   streamBufferBytesMax: 8 * 1024 * 1024,
+  frameTimeoutMs: 30_000,
 };
 
 /** A multiplexed request/response connection over an authenticated socket. */
@@ -206,6 +216,8 @@ export class Connection {
   /** True while the socket is corked until the end of this turn of the event loop. */
   #corked = false;
   #closedError: BigFsError | undefined;
+  /** Runs while part of a frame is buffered; restarted by every piece that arrives. */
+  #frameTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: Socket, options: ConnectionOptions) {
     this.#socket = socket;
@@ -434,6 +446,36 @@ export class Connection {
       this.#onFrame(frame);
     }
     if (error) this.#protocolFailure(error);
+    else if (!this.#closedError) this.#watchPartialFrame();
+  }
+
+  #watchPartialFrame(): void {
+    const frameTimeoutMs = this.#options.frameTimeoutMs ?? defaults.frameTimeoutMs;
+    if (this.#decoder.bufferedBytes === 0 || frameTimeoutMs === 0) {
+      clearTimeout(this.#frameTimer);
+      this.#frameTimer = undefined;
+    } else if (this.#frameTimer === undefined) {
+      this.#frameTimer = setTimeout(() => this.#onFrameStalled(frameTimeoutMs), frameTimeoutMs);
+      this.#frameTimer.unref();
+    } else {
+      this.#frameTimer.refresh();
+    }
+  }
+
+  #onFrameStalled(frameTimeoutMs: number): void {
+    // While we hold the socket paused the peer cannot send; that wait is ours, not its.
+    if (this.#pressured.size > 0) {
+      this.#frameTimer?.refresh();
+      return;
+    }
+    this.#frameTimer = undefined;
+    this.#protocolFailure(
+      new BigFsError(
+        "PROTOCOL",
+        `the peer sent part of a frame (${this.#decoder.bufferedBytes} bytes) and stalled for ` +
+          `${frameTimeoutMs} ms`,
+      ),
+    );
   }
 
   #protocolFailure(error: BigFsError): void {
@@ -603,6 +645,7 @@ export class Connection {
   #shutdown(error: BigFsError): void {
     if (this.#closedError) return;
     this.#closedError = error;
+    clearTimeout(this.#frameTimer);
     for (const requestId of [...this.#pending.keys()]) {
       const pending = this.#pending.get(requestId)!;
       const reason =

@@ -132,6 +132,12 @@ export { DaemonMetrics, type DaemonMetricsOptions } from "./metrics.js";
 export { type Routes, route } from "./router.js";
 export * as schema from "./schema.js";
 export { loadSecret } from "./secret.js";
-export { BigFsServer, type ListenOptions, listen } from "./server.js";
+export {
+  BigFsServer,
+  type ListenOptions,
+  listen,
+  logRefusals,
+  type RefusedConnections,
+} from "./server.js";
 export { formatSize, parseSize } from "./size.js";
 export { type StreamItem, type StreamMessage, StreamQueue } from "./stream_queue.js";

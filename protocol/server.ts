@@ -2,8 +2,16 @@
  * A listening BigFS endpoint: accepts TCP connections, runs the handshake on each, and turns
  * the authenticated ones into {@linkcode Connection}s served by one handler. A peer that fails
  * the handshake or breaks the protocol loses its own connection and nothing else.
+ *
+ * Bounds against a flood: at most `connectionsMax` sockets at once (Node closes the excess
+ * on accept), and of those at most `handshakesMax` still in their handshake, so peers that
+ * connect and then say nothing (each held up to `handshakeTimeoutMs`) cannot fill the
+ * server. A socket over either bound is closed at once, never queued. Refusals are counted
+ * and reported through `onRefused` at most once per `refusedReportIntervalMs`, so a flood
+ * yields a few log lines, not one per socket.
  */
 import { createServer, type Server, type Socket } from "node:net";
+import { RefusalReport, type RefusedConnections } from "./_refusal_report.js";
 import {
   Connection,
   type ConnectionOptions,
@@ -12,6 +20,9 @@ import {
 } from "./connection.js";
 import type { BigFsError } from "./errors.js";
 import { acceptHandshake, type PeerRoleName } from "./handshake.js";
+import type { Logger } from "./logger.js";
+
+export type { RefusedConnections };
 
 /** Options for {@linkcode listen}. */
 export interface ListenOptions
@@ -36,8 +47,14 @@ export interface ListenOptions
   onReject?: (remote: string, error: BigFsError) => void;
   /** Connections at once; more are refused. Default 1024. */
   connectionsMax?: number;
-  /** Handshake deadline; default 10 s. */
+  /** Handshake deadline, from accept; default 10 s. */
   handshakeTimeoutMs?: number;
+  /** Sockets in their handshake at once; more are closed at accept. Default 64. */
+  handshakesMax?: number;
+  /** Told how many sockets were refused over a bound since its previous call. */
+  onRefused?: (refused: RefusedConnections) => void;
+  /** Least time between two `onRefused` calls; default 10 s. */
+  refusedReportIntervalMs?: number;
 }
 
 /** A listening endpoint. */
@@ -45,10 +62,14 @@ export class BigFsServer {
   readonly #server: Server;
   readonly #connections = new Set<Connection>();
   readonly #sockets = new Set<Socket>();
+  readonly #refusals: RefusalReport;
+  #handshakes = 0;
+  #refusedTotal = 0;
 
   /** @internal Use {@linkcode listen}. */
-  constructor(server: Server) {
+  constructor(server: Server, refusals: RefusalReport) {
     this.#server = server;
+    this.#refusals = refusals;
   }
 
   /** The bound address. */
@@ -62,6 +83,34 @@ export class BigFsServer {
   /** Authenticated connections open now. */
   get connections(): ReadonlySet<Connection> {
     return this.#connections;
+  }
+
+  /** Sockets in their handshake now. */
+  get handshakes(): number {
+    return this.#handshakes;
+  }
+
+  /** Sockets refused at accept since the server started, over either bound. */
+  get refusedConnections(): number {
+    return this.#refusedTotal;
+  }
+
+  /** @internal Takes a handshake slot; false when all are taken. */
+  startHandshake(handshakesMax: number): boolean {
+    if (this.#handshakes >= handshakesMax) return false;
+    this.#handshakes++;
+    return true;
+  }
+
+  /** @internal */
+  endHandshake(): void {
+    this.#handshakes--;
+  }
+
+  /** @internal */
+  refused(bound: keyof RefusedConnections): void {
+    this.#refusedTotal++;
+    this.#refusals.count(bound);
   }
 
   /** @internal */
@@ -78,10 +127,27 @@ export class BigFsServer {
   /** Stops listening and closes every connection (their open requests fail `UNAVAILABLE`). */
   async close(): Promise<void> {
     const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#refusals.stop();
     for (const connection of this.#connections) connection.close();
     for (const socket of this.#sockets) socket.destroy();
     await closed;
   }
+}
+
+/**
+ * The `onReject` and `onRefused` of a daemon: each refused handshake or protocol breach is
+ * one warning naming the peer's address; refusals over a bound are one warning per report.
+ */
+export function logRefusals(logger: Logger): Pick<ListenOptions, "onReject" | "onRefused"> {
+  return {
+    // A peer that merely hung up (UNAVAILABLE) is not a refusal: at debug level, so a flood of
+    // connect-and-close sockets cannot flood the log.
+    onReject: (remote, error) =>
+      error.code === "UNAVAILABLE"
+        ? logger.debug({ remote, err: error.message }, "peer hung up during the handshake")
+        : logger.warn({ remote, code: error.code, err: error.message }, "connection refused"),
+    onRefused: (refused) => logger.warn(refused, "connections refused: too many at once"),
+  };
 }
 
 /** Listens for BigFS peers. Rejects when the port cannot be bound (the error names it). */
@@ -89,11 +155,22 @@ export async function listen(options: ListenOptions): Promise<BigFsServer> {
   const host = options.host ?? "127.0.0.1";
   const server = createServer({ pauseOnConnect: false, noDelay: true });
   server.maxConnections = options.connectionsMax ?? 1024;
-  const endpoint = new BigFsServer(server);
+  const handshakesMax = options.handshakesMax ?? 64;
+  const endpoint = new BigFsServer(
+    server,
+    new RefusalReport(options.refusedReportIntervalMs ?? 10_000, options.onRefused),
+  );
+  // Node closes a socket over maxConnections before "connection"; it says so with "drop".
+  server.on("drop", () => endpoint.refused("overConnectionsMax"));
   server.on("connection", (socket) => {
+    socket.on("error", () => {});
+    if (!endpoint.startHandshake(handshakesMax)) {
+      socket.destroy();
+      endpoint.refused("overHandshakesMax");
+      return;
+    }
     endpoint.track(socket);
     const remote = `${socket.remoteAddress}:${socket.remotePort}`;
-    socket.on("error", () => {});
     acceptHandshake(socket, {
       secret: options.secret,
       role: options.role,
@@ -102,6 +179,7 @@ export async function listen(options: ListenOptions): Promise<BigFsServer> {
       ...(options.handshakeTimeoutMs ? { timeoutMs: options.handshakeTimeoutMs } : {}),
     }).then(
       ({ peerRole, leftover }) => {
+        endpoint.endHandshake();
         const { onPush, onConnection, onReject, ...connectionOptions } = options;
         const connection: Connection = new Connection(socket, {
           ...connectionOptions,
@@ -116,7 +194,10 @@ export async function listen(options: ListenOptions): Promise<BigFsServer> {
         });
         onConnection?.(connection, peerRole);
       },
-      (error: BigFsError) => options.onReject?.(remote, error),
+      (error: BigFsError) => {
+        endpoint.endHandshake();
+        options.onReject?.(remote, error);
+      },
     );
   });
   await new Promise<void>((resolve, reject) => {

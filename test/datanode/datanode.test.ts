@@ -1,10 +1,11 @@
 import { mkdtemp, open, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PassThrough } from "node:stream";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { DataNode, type DataNodeOptions, parseDataNodeConfig } from "#datanode";
-import { type Connection, dial, xxh64 } from "#protocol";
+import { type Connection, createLogger, dial, xxh64 } from "#protocol";
 import { chunkBytes, readChunk, rejection, tokenFor, writeChunk } from "../helpers/chunk_client.js";
 import { FakeNameNode } from "../helpers/fake_namenode.js";
 import { waitFor } from "../helpers/wait.js";
@@ -322,6 +323,35 @@ test("a second DataNode on the same data folder refuses to start, naming the loc
     ]);
     const error = await rejection(DataNode.start(config, { secret }));
     assert.match(error.message, /Cannot start DataNode: data folder .* is in use by process \d+/);
+  });
+});
+
+test("a refused chunk token is logged once, with the peer's address and the chunk", async () => {
+  await withWorld(async (world) => {
+    const lines: Record<string, unknown>[] = [];
+    const destination = new PassThrough();
+    destination.setEncoding("utf8").on("data", (text: string) => {
+      for (const line of text.split("\n")) if (line) lines.push(JSON.parse(line));
+    });
+    const logger = createLogger({ name: "datanode", level: "warn", destination });
+    const node = await world.start(await world.folder(), [], { logger });
+    const client = await world.connect(node);
+    const otherChunk = tokenFor(secret, 99n, 1n, "write");
+    const refused = await rejection(
+      writeChunk(client, chunkBytes(1000), { secret, chunkId: 5n, token: otherChunk }),
+    );
+    assert.is(refused.code, "ACCESS_DENIED");
+    const logged = await waitFor(
+      () => {
+        const found = lines.filter((line) => line.msg === "chunk token refused");
+        return found.length > 0 ? found : undefined;
+      },
+      5_000,
+      { what: "the refusal to be logged" },
+    );
+    assert.is(logged.length, 1);
+    assert.is(logged[0]?.chunkId, "5");
+    assert.match(String(logged[0]?.remote), /^(::ffff:)?127\.0\.0\.1:\d+$/);
   });
 });
 
