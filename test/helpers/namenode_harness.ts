@@ -70,6 +70,8 @@ export class FakeDatanode {
   readonly commands: ResponseOf<"HEARTBEAT">["commands"] = [];
   /** Heartbeats answered so far. */
   heartbeats = 0;
+  /** When the last heartbeat was sent (0 before the first). */
+  lastHeartbeatSentMs = 0;
   /** The last error a heartbeat got (such as NOT_FOUND after being declared dead). */
   lastHeartbeatError: BigFsError | undefined;
   capacityBytes: number;
@@ -96,6 +98,7 @@ export class FakeDatanode {
 
   /** Sends one heartbeat and records the commands in its reply. */
   async heartbeat(): Promise<ResponseOf<"HEARTBEAT">["commands"]> {
+    this.lastHeartbeatSentMs = Date.now();
     const { commands } = await this.connection.request("HEARTBEAT", {
       datanodeId: this.id,
       capacityBytes: this.capacityBytes,
