@@ -70,8 +70,8 @@ export class FakeDatanode {
   readonly commands: ResponseOf<"HEARTBEAT">["commands"] = [];
   /** Heartbeats answered so far. */
   heartbeats = 0;
-  /** When the last heartbeat was sent (0 before the first). */
-  lastHeartbeatSentMs = 0;
+  /** When the last registration or heartbeat was sent: the NameNode counts silence from it. */
+  lastContactSentMs = 0;
   /** The last error a heartbeat got (such as NOT_FOUND after being declared dead). */
   lastHeartbeatError: BigFsError | undefined;
   capacityBytes: number;
@@ -86,6 +86,7 @@ export class FakeDatanode {
 
   /** Registers with a full report. */
   register(options: FakeDatanodeOptions = {}): Promise<ResponseOf<"REGISTER">> {
+    this.lastContactSentMs = Date.now();
     return this.connection.request("REGISTER", {
       datanodeId: this.id,
       address: this.address,
@@ -98,7 +99,7 @@ export class FakeDatanode {
 
   /** Sends one heartbeat and records the commands in its reply. */
   async heartbeat(): Promise<ResponseOf<"HEARTBEAT">["commands"]> {
-    this.lastHeartbeatSentMs = Date.now();
+    this.lastContactSentMs = Date.now();
     const { commands } = await this.connection.request("HEARTBEAT", {
       datanodeId: this.id,
       capacityBytes: this.capacityBytes,
