@@ -5,14 +5,15 @@
  * finds it through `bigfs-cluster.json` with no flags.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
+import { sha256 } from "../helpers/bytes.js";
 import { distDir } from "../helpers/daemon.js";
+import { freeBasePort } from "../helpers/ports.js";
 import { waitFor } from "../helpers/wait.js";
 
 const running = new Set<ChildProcess>();
@@ -66,36 +67,6 @@ async function bigfsJson<T>(args: readonly string[]): Promise<T> {
   const result = await bigfs(args);
   assert.is(result.code, 0, `bigfs ${args.join(" ")}: ${result.stderr}`);
   return JSON.parse(result.stdout.toString("utf8")) as T;
-}
-
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
-
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
-
-/**
- * A base port whose cluster ports (base..base+40, base+870..base+880) are all free now.
- * Bases are drawn below the kernel's ephemeral range: outgoing connections take their local
- * ports from that range, so on a busy machine a block there is rarely free for long.
- */
-async function freeBasePort(): Promise<number> {
-  const range = await readFile("/proc/sys/net/ipv4/ip_local_port_range", "utf8").catch(() => "");
-  const ephemeralLow = Number(range.trim().split(/\s+/)[0]) || 32_768;
-  const top = Math.max(ephemeralLow, 12_000) - 900;
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = 10_000 + Math.floor(Math.random() * (top - 10_000));
-    const ports = [
-      ...Array.from({ length: 41 }, (_, index) => base + index),
-      ...Array.from({ length: 11 }, (_, index) => base + 870 + index),
-    ];
-    if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base;
-  }
-  throw new Error("Cannot find a free block of ports for a test cluster");
 }
 
 /** Starts `bigfs-cluster` in `clusterDir`; resolves true once it runs, false if it exited. */

@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,14 +6,11 @@ import { Readable } from "node:stream";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { isBigFsError } from "#client";
+import { sha256 } from "../helpers/bytes.js";
 import { Cluster } from "../helpers/cluster.js";
 import { waitFor } from "../helpers/wait.js";
 
 const chunkBytes = 64 * 1024;
-
-function sha256(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
 
 async function collect(stream: Readable): Promise<Buffer> {
   const pieces: Buffer[] = [];

@@ -13,6 +13,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { LocalCluster } from "../../client/local_cluster.js";
 import { distDir } from "../helpers/daemon.js";
+import { freeBasePort } from "../helpers/ports.js";
 import { waitFor } from "../helpers/wait.js";
 
 const running = new Set<ChildProcess>();
@@ -50,35 +51,6 @@ function runNode(script: string, args: readonly string[], cwd: string, input?: B
 }
 
 const bigfs = (cwd: string, ...args: string[]) => runNode("client/main.js", args, cwd);
-
-/** Resolves true when `port` on 127.0.0.1 can be bound now. */
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
-}
-
-/**
- * A base port whose cluster ports (base..base+40, base+870..base+880) are all free now.
- * Bases are drawn below the kernel's ephemeral range: outgoing connections take their local
- * ports from that range, so on a busy machine a block there is rarely free for long.
- */
-async function freeBasePort(): Promise<number> {
-  const range = await readFile("/proc/sys/net/ipv4/ip_local_port_range", "utf8").catch(() => "");
-  const ephemeralLow = Number(range.trim().split(/\s+/)[0]) || 32_768;
-  const top = Math.max(ephemeralLow, 12_000) - 900;
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const base = 10_000 + Math.floor(Math.random() * (top - 10_000));
-    const ports = [
-      ...Array.from({ length: 41 }, (_, index) => base + index),
-      ...Array.from({ length: 11 }, (_, index) => base + 870 + index),
-    ];
-    if ((await Promise.all(ports.map(isFree))).every(Boolean)) return base;
-  }
-  throw new Error("Cannot find a free block of ports for a test cluster");
-}
 
 interface Cluster {
   base: number;

@@ -7,7 +7,7 @@
  * Tests that kill or restart nothing share one cluster (3 DataNodes, replication 3); the others
  * start their own. Every wait is on a condition with a deadline.
  */
-import { createHash, randomBytes } from "node:crypto";
+import { randomBytes } from "node:crypto";
 import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -15,12 +15,11 @@ import { PassThrough, Readable } from "node:stream";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type BigFsClient, isBigFsError } from "#client";
+import { sha256 } from "../helpers/bytes.js";
 import { ProcessCluster } from "../helpers/process_cluster.js";
 import { waitFor } from "../helpers/wait.js";
 
 const chunkBytes = 64 * 1024;
-
-const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex");
 
 let shared: ProcessCluster | undefined;
 let localDir = "";

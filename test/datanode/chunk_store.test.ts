@@ -8,6 +8,7 @@ import { chunkFilePath, chunkFolder } from "../../datanode/_chunk_layout.js";
 import { decodeChunkMeta, encodeChunkMeta } from "../../datanode/_chunk_meta.js";
 import { ChunkStore, type ReadPiece } from "../../datanode/chunk_store.js";
 import { BigFsError, type ErrorCodeName, xxh64 } from "../../protocol/mod.js";
+import { flipByte } from "../helpers/bytes.js";
 
 const segmentBytes = 1024;
 const folders: string[] = [];
@@ -59,12 +60,6 @@ async function rejects(promise: Promise<unknown>, code: ErrorCodeName, pattern?:
     return;
   }
   assert.unreachable(`expected ${code}`);
-}
-
-async function flipByte(path: string, offset: number): Promise<void> {
-  const bytes = await readFile(path);
-  bytes[offset]! ^= 0x40;
-  await writeFile(path, bytes);
 }
 
 test("pieces of odd sizes across segment borders read back whole, segment by segment", async () => {

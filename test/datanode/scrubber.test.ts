@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
@@ -8,6 +8,7 @@ import { chunkFilePath } from "../../datanode/_chunk_layout.js";
 import { ChunkStore, type ReplicaInfo } from "../../datanode/chunk_store.js";
 import { Scrubber } from "../../datanode/scrubber.js";
 import type { BigFsError } from "../../protocol/mod.js";
+import { flipByte } from "../helpers/bytes.js";
 import { waitFor } from "../helpers/wait.js";
 
 const segmentBytes = 16 * 1024;
@@ -25,12 +26,6 @@ async function storeWith(count: number): Promise<{ folder: string; store: ChunkS
     await writer.finalize();
   }
   return { folder, store };
-}
-
-async function flipByte(path: string, offset: number): Promise<void> {
-  const bytes = await readFile(path);
-  bytes[offset]! ^= 0x01;
-  await writeFile(path, bytes);
 }
 
 test("the scrubber finds a flipped byte within its rate budget and goes on", async () => {

@@ -4,13 +4,14 @@
  * the folders, so a test is `const cluster = await Cluster.start(); try { ... } finally {
  * await cluster.stop(); }`.
  */
-import { mkdtemp, open, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BigFsClient, type BigFsClientOptions } from "#client";
 import { DataNode, parseDataNodeConfig } from "#datanode";
 import { NameNode, parseNamenodeConfig } from "#namenode";
 import { createLogger } from "#protocol";
+import { flipByte } from "./bytes.js";
 import { waitFor } from "./wait.js";
 
 /** The secret every test cluster and client shares. */
@@ -140,19 +141,7 @@ export class Cluster {
   }
 
   /** Flips every bit of one byte of a file, in place. */
-  static async flipByte(path: string, offset: number): Promise<void> {
-    const handle = await open(path, "r+");
-    try {
-      const byte = Buffer.alloc(1);
-      const { bytesRead } = await handle.read(byte, 0, 1, offset);
-      if (bytesRead !== 1) throw new Error(`Cannot flip byte ${offset} of ${path}: past its end`);
-      byte[0] = byte[0]! ^ 0xff;
-      await handle.write(byte, 0, 1, offset);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-  }
+  static flipByte = flipByte;
 
   /** Closes the clients, stops every DataNode and the NameNode, removes the folders. */
   async stop(): Promise<void> {

@@ -1,20 +1,11 @@
-/**
- * A cluster of real processes for the healing and balancing tests: one `bigfs-namenode` and N
- * `bigfs-datanode` processes on 127.0.0.1 under one temp folder, fast heartbeats, a short
- * `--dead-after`, small chunks and small capacities, and a {@linkcode BigFsClient} of it.
- *
- * A DataNode keeps its slot (index) and data folder for the whole run, so a test can kill it
- * with SIGKILL, stop it with SIGTERM and start it again on the same chunks; it comes back with
- * the same DataNode id. `stop()` stops every process and removes the folder even when a test
- * failed half-way; the process helpers also kill their children when the test process exits.
- */
-import { createHash } from "node:crypto";
-import { open, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BigFsClient, type DatanodeReport, type FsckReport } from "#client";
 import { makeWorkspace, type NamenodeProcess, startNamenode } from "./daemon.js";
 import { type DataNodeProcess, spawnDataNode } from "./datanode_process.js";
 import { waitFor } from "./wait.js";
+
+export { flipByte, sha256 } from "./bytes.js";
 
 /** Options for {@linkcode HealingCluster.start}. */
 export interface HealingClusterOptions {
@@ -245,26 +236,6 @@ export class HealingCluster {
     if (slot === undefined) throw new RangeError(`No DataNode slot ${index}`);
     return slot;
   }
-}
-
-/** Flips every bit of one byte of a file in place, and syncs it. */
-export async function flipByte(path: string, offset: number): Promise<void> {
-  const handle = await open(path, "r+");
-  try {
-    const byte = Buffer.alloc(1);
-    const { bytesRead } = await handle.read(byte, 0, 1, offset);
-    if (bytesRead !== 1) throw new Error(`Cannot flip byte ${offset} of ${path}: past its end`);
-    byte[0] = byte[0]! ^ 0xff;
-    await handle.write(byte, 0, 1, offset);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-/** The sha256 of bytes, in hex. */
-export function sha256(bytes: Uint8Array): string {
-  return createHash("sha256").update(bytes).digest("hex");
 }
 
 /** A `JSON.stringify` replacer for reports holding bigint ids. */

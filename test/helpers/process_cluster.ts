@@ -8,11 +8,11 @@
  * (`daemon.ts` kills them on exit).
  */
 import { readdir, stat } from "node:fs/promises";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { BigFsClient, type BigFsClientOptions } from "#client";
 import { loadSecret } from "#protocol";
 import { type Daemon, makeWorkspace, startDaemon } from "./daemon.js";
+import { freePort, isFree } from "./ports.js";
 import { waitFor } from "./wait.js";
 
 /** Options for {@linkcode ProcessCluster.start}. */
@@ -352,26 +352,4 @@ function closed(daemon: Daemon): Promise<void> {
   const { child } = daemon;
   const open = [child.stdout, child.stderr].some((stream) => stream && !stream.destroyed);
   return open ? new Promise((resolve) => child.once("close", () => resolve())) : Promise.resolve();
-}
-
-/** A port that was free a moment ago: bound on port 0, then released. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address !== null ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-/** True when `port` on 127.0.0.1 can be bound now. */
-function isFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once("error", () => resolve(false));
-    server.listen(port, "127.0.0.1", () => server.close(() => resolve(true)));
-  });
 }
