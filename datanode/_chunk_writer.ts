@@ -40,6 +40,16 @@ type WriterState = "open" | "finalizing" | "finalized" | "failed" | "aborted";
  * {@linkcode ChunkWriter.write} for each piece in order, then {@linkcode ChunkWriter.finalize},
  * or {@linkcode ChunkWriter.abort}. Calls are queued, so a call made while another runs waits.
  */
+/** Options for {@linkcode ChunkWriter.write}. */
+export interface ChunkWriteOptions {
+  /**
+   * The xxh64 of `bytes`, when the caller has already verified it (a network frame's). Used as
+   * the segment checksum when the write is exactly one aligned segment; never trusted blindly:
+   * pass it only for bytes whose hash was just checked.
+   */
+  xxh64?: bigint;
+}
+
 export class ChunkWriter {
   /** The chunk id. */
   readonly id: bigint;
@@ -91,8 +101,8 @@ export class ChunkWriter {
    * @throws {BigFsError} `NO_SPACE` when the store's capacity or the disk is full; the writer
    * has then already removed its temp file and released its space.
    */
-  write(bytes: Uint8Array): Promise<void> {
-    return this.#enqueue(() => this.#write(bytes));
+  write(bytes: Uint8Array, options: ChunkWriteOptions = {}): Promise<void> {
+    return this.#enqueue(() => this.#write(bytes, options.xxh64));
   }
 
   /**
@@ -125,7 +135,7 @@ export class ChunkWriter {
     }
   }
 
-  async #write(bytes: Uint8Array): Promise<void> {
+  async #write(bytes: Uint8Array, knownXxh64: bigint | undefined): Promise<void> {
     this.#assertOpen("write");
     if (bytes.byteLength === 0) return;
     try {
@@ -135,13 +145,19 @@ export class ChunkWriter {
       await this.#discard("failed");
       throw asNoSpace(error, `Cannot write chunk ${this.id}`);
     }
-    this.#hash(bytes);
+    this.#hash(bytes, knownXxh64);
     this.#size += bytes.byteLength;
   }
 
-  #hash(bytes: Uint8Array): void {
+  #hash(bytes: Uint8Array, knownXxh64: bigint | undefined): void {
     const segmentBytes = this.#host.segmentBytes;
     this.#whole.update(bytes);
+    // A write that is exactly one aligned segment, whose checksum the caller has verified
+    // already (a pipeline frame), is not hashed a second time.
+    if (knownXxh64 !== undefined && this.#segmentFill === 0 && bytes.byteLength === segmentBytes) {
+      this.#segmentXxh64s.push(knownXxh64);
+      return;
+    }
     let offset = 0;
     while (offset < bytes.byteLength) {
       const take = Math.min(segmentBytes - this.#segmentFill, bytes.byteLength - offset);

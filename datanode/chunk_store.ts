@@ -41,7 +41,7 @@ import { removeTempLeftovers, type StoredReplica, scanChunks } from "./_chunk_sc
 import { ChunkWriter, type ReplicaInfo, type WriterHost } from "./_chunk_writer.js";
 
 export type { VerifyHooks } from "./_chunk_read.js";
-export { ChunkWriter, type ReplicaInfo } from "./_chunk_writer.js";
+export { type ChunkWriteOptions, ChunkWriter, type ReplicaInfo } from "./_chunk_writer.js";
 
 /** Options for {@linkcode ChunkStore.open}. */
 export interface ChunkStoreOptions {

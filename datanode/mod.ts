@@ -15,6 +15,7 @@ export { type DataNodeRef, dataNodeNamedIn, describeDataNode } from "./_naming.j
 export {
   ChunkStore,
   type ChunkStoreOptions,
+  type ChunkWriteOptions,
   ChunkWriter,
   type CreateWriterOptions,
   type ReadPiece,

@@ -242,7 +242,8 @@ async function receive(
             `${offset}: the frame says ${xxh64Hex(item.xxh64)}, its bytes hash to ${xxh64Hex(actual)}`,
         );
       }
-      const local = writer.write(item.bytes);
+      // Verified just above: the store reuses it rather than hashing the segment again.
+      const local = writer.write(item.bytes, { xxh64: actual });
       const forwarded = downstream?.send({
         chunkId,
         offset: item.offset,

@@ -62,6 +62,21 @@ async function rejects(promise: Promise<unknown>, code: ErrorCodeName, pattern?:
   assert.unreachable(`expected ${code}`);
 }
 
+test("a whole segment written with its verified checksum is not hashed again; reads still check it", async () => {
+  const store = await open(await newFolder());
+  const segment = randomBytes(segmentBytes);
+  const right = await store.createWriter(40n, 1n);
+  await right.write(segment, { xxh64: xxh64(segment) });
+  await right.finalize();
+  assert.equal(joined(await collect(store.read(40n))), segment);
+  // The given checksum is what the store records: a caller that lied is caught on read.
+  const wrong = await store.createWriter(41n, 1n);
+  await wrong.write(segment, { xxh64: xxh64(segment) ^ 1n });
+  await wrong.finalize();
+  await rejects(collect(store.read(41n)), "CHECKSUM_MISMATCH");
+  await store.close();
+});
+
 test("pieces of odd sizes across segment borders read back whole, segment by segment", async () => {
   const store = await open(await newFolder());
   const bytes = randomBytes(10 * segmentBytes + 333);
