@@ -36,7 +36,6 @@
 /** A chunk as the NameNode adds it; a new chunk is uncommitted, of size 0, by default. */
 export interface NewChunk {
   readonly id: bigint;
-  readonly fileId: bigint;
   readonly generation: bigint;
   readonly expectedReplication: number;
   readonly size?: number;
@@ -45,7 +44,6 @@ export interface NewChunk {
 /** A chunk as the chunk map knows it. */
 export interface ChunkEntry {
   readonly id: bigint;
-  readonly fileId: bigint;
   readonly generation: bigint;
   readonly expectedReplication: number;
   /** Bytes in the chunk; 0 until committed. */
@@ -83,7 +81,6 @@ export type ChunkStatus =
 /** A chunk that is not healthy. */
 export interface ProblemChunk {
   id: bigint;
-  fileId: bigint;
   status: Exclude<ChunkStatus, "healthy">;
   liveReplicas: number;
 }
@@ -110,7 +107,6 @@ export interface ChunkMapOptions {
 }
 
 interface Entry {
-  fileId: bigint;
   generation: bigint;
   expectedReplication: number;
   size: number;
@@ -149,7 +145,6 @@ export class ChunkMap {
       throw new RangeError(`Cannot add chunk ${chunk.id} to the chunk map: it is there already`);
     }
     this.#chunks.set(chunk.id, {
-      fileId: chunk.fileId,
       generation: chunk.generation,
       expectedReplication: chunk.expectedReplication,
       size: chunk.size ?? 0,
@@ -188,8 +183,8 @@ export class ChunkMap {
   get(id: bigint): ChunkEntry | undefined {
     const entry = this.#chunks.get(id);
     if (!entry) return undefined;
-    const { fileId, generation, expectedReplication, size, committed } = entry;
-    return { id, fileId, generation, expectedReplication, size, committed };
+    const { generation, expectedReplication, size, committed } = entry;
+    return { id, generation, expectedReplication, size, committed };
   }
 
   /** Records one replica a DataNode reports (registration or CHUNK_REPORT `added`). */
@@ -362,7 +357,7 @@ export class ChunkMap {
     for (const [id, entry] of this.#chunks) {
       if (!entry.committed) continue;
       const { status, liveReplicas } = this.#statusOf(entry);
-      if (status !== "healthy") yield { id, fileId: entry.fileId, status, liveReplicas };
+      if (status !== "healthy") yield { id, status, liveReplicas };
     }
   }
 

@@ -150,7 +150,6 @@ export function clientRoutes(parts: NamenodeParts): Routes {
         () => {
           parts.chunkMap.addChunk({
             id: chunkId,
-            fileId: file.fileId,
             generation,
             expectedReplication: file.replication,
           });

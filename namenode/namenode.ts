@@ -169,10 +169,8 @@ export class NameNode implements NamenodeParts {
     const { namespace } = this.store;
     for (const file of namespace.walkFiles("/")) {
       for (const chunk of file.chunks) {
-        // Complete files are found by path, not id: fsck names them by path.
         this.chunkMap.addChunk({
           id: chunk.id,
-          fileId: 0n,
           generation: chunk.generation,
           expectedReplication: file.entry.replication,
           size: chunk.size,
@@ -186,7 +184,6 @@ export class NameNode implements NamenodeParts {
       for (const chunk of file.chunks) {
         this.chunkMap.addChunk({
           id: chunk.id,
-          fileId: file.fileId,
           generation: chunk.generation,
           expectedReplication: file.replication,
           size: chunk.size,

@@ -11,7 +11,6 @@ function map(count: number, options: ChunkMapOptions = {}): ChunkMap {
   for (let id = 1n; id <= BigInt(count); id++) {
     chunks.addChunk({
       id,
-      fileId: 1n,
       generation: gen,
       expectedReplication: 3,
       size: 100,
@@ -47,7 +46,6 @@ function writeFiles(namespace: Namespace, chunks: ChunkMap, files: number[][]): 
       namespace.apply({ op: "addChunk", fileId, chunkId, generation, replaces: 0n });
       chunks.addChunk({
         id: chunkId,
-        fileId,
         generation,
         expectedReplication: 3,
         size: 0,
@@ -77,11 +75,9 @@ test("after a NameNode restart, full reports rebuild the same locations", () => 
   }
 
   const after = new ChunkMap();
-  let fileIndex = 0n;
   for (const file of namespace.walkFiles("/")) {
-    fileIndex++;
     for (const chunk of file.chunks) {
-      after.addChunk({ ...chunk, fileId: fileIndex, expectedReplication: file.entry.replication });
+      after.addChunk({ ...chunk, expectedReplication: file.entry.replication });
     }
   }
   assert.equal(after.chunksWithReplicaCount(), { reported: 0, total: 6 });
@@ -131,7 +127,6 @@ test("a wrong size or a newer generation is corrupt; an uncommitted chunk's size
   assert.equal(chunks.corruptReplicas(2n), ["dn-2"]);
   chunks.addChunk({
     id: 3n,
-    fileId: 2n,
     generation: gen,
     expectedReplication: 3,
     size: 0,
@@ -224,7 +219,6 @@ test("health puts each committed chunk in one bucket; chunks being written are l
   // 6 has none: missing.
   chunks.addChunk({
     id: 7n,
-    fileId: 9n,
     generation: gen,
     expectedReplication: 3,
     size: 0,
@@ -266,14 +260,13 @@ test("safe mode counts committed chunks with a live good replica", () => {
 
 test("committing records the size, and unknown chunks are a bug", () => {
   const chunks = new ChunkMap();
-  chunks.addChunk({ id: 1n, fileId: 1n, generation: 1n, expectedReplication: 2 });
+  chunks.addChunk({ id: 1n, generation: 1n, expectedReplication: 2 });
   assert.equal(chunks.get(1n)?.committed, false);
   assert.is(chunks.status(1n), undefined);
   assert.throws(
     () =>
       chunks.addChunk({
         id: 1n,
-        fileId: 1n,
         generation: 1n,
         expectedReplication: 2,
         size: 0,
@@ -284,7 +277,6 @@ test("committing records the size, and unknown chunks are a bug", () => {
   chunks.commitChunk(1n, 42);
   assert.equal(chunks.get(1n), {
     id: 1n,
-    fileId: 1n,
     generation: 1n,
     expectedReplication: 2,
     size: 42,

@@ -532,10 +532,9 @@ test("placement spreads 100 chunks over four DataNodes within 20% of even", asyn
 
 test("the chunk map keeps each DataNode's stored bytes as replicas come, commit and go", () => {
   const map = new ChunkMap();
-  map.addChunk({ id: 1n, fileId: 1n, generation: 1n, expectedReplication: 2 });
+  map.addChunk({ id: 1n, generation: 1n, expectedReplication: 2 });
   map.addChunk({
     id: 2n,
-    fileId: 1n,
     generation: 1n,
     expectedReplication: 2,
     size: 50,
