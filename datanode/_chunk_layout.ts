@@ -2,17 +2,18 @@
  * Where a chunk store keeps its files, and the small file-system helpers it shares.
  *
  * ```
- * <dataDir>/chunks/<id & 0xff, 2 hex>/<(id >> 8) & 0xff, 2 hex>/chunk_<id>_<generation>.data
- * <dataDir>/chunks/<id & 0xff, 2 hex>/<(id >> 8) & 0xff, 2 hex>/chunk_<id>_<generation>.meta
- * <dataDir>/tmp/chunk_<id>_<generation>_<sequence>.(data|meta).tmp    files being written
+ * <dataDir>/chunks/<(id >> 16) & 0xff, 2 hex>/<(id >> 8) & 0xff, 2 hex>/chunk_<id>_<generation>.data
+ * <dataDir>/tmp/chunk_<id>_<generation>_<sequence>.data.tmp          replicas being written
  * <dataDir>/corrupt/<name>.<unix ms>                                  quarantined at start-up
  * ```
  *
- * Two levels of 256 folders keep every folder small (a million chunks is about 15 files per
- * folder) and spread sequential ids evenly, since the low byte picks the first level. `tmp/`
- * sits on the same file system as `chunks/`, so renaming a finished file into place is atomic.
- * Paths are built only from bigint ids and generations (checked to be u64s) and numbers, never
- * from strings that came over the network.
+ * One file per replica: the chunk's bytes, then its checksums (`_chunk_meta.ts`). The NameNode
+ * hands out chunk ids in sequence, so the folder is picked by bits 8 to 23 of the id: 256
+ * consecutive chunks share a folder (as HDFS's `subdir` levels do), a new folder is made only
+ * once per 256 chunks, and a million chunks spread over about 4,000 folders of 256 files.
+ * `tmp/` sits on the same file system as `chunks/`, so renaming a finished file into place is
+ * atomic. Paths are built only from bigint ids and generations (checked to be u64s) and
+ * numbers, never from strings that came over the network.
  *
  * @module
  */
@@ -26,15 +27,12 @@ export const chunksFolderName = "chunks";
 export const tmpFolderName = "tmp";
 export const corruptFolderName = "corrupt";
 
-/** Names of finalised chunk files: id, generation, kind. */
-export const chunkFileNamePattern = /^chunk_(\d{1,20})_(\d{1,20})\.(data|meta)$/;
+/** Names of finalised chunk files: id, generation. */
+export const chunkFileNamePattern = /^chunk_(\d{1,20})_(\d{1,20})\.data$/;
 /** Names of files being written. */
-export const tempFileNamePattern = /^chunk_\d{1,20}_\d{1,20}_\d{1,20}\.(data|meta)\.tmp$/;
+export const tempFileNamePattern = /^chunk_\d{1,20}_\d{1,20}_\d{1,20}\.data\.tmp$/;
 /** Names of the two folder levels under `chunks/`. */
 export const levelFolderNamePattern = /^[0-9a-f]{2}$/;
-
-/** The two kinds of file a chunk replica has. */
-export type ChunkFileKind = "data" | "meta";
 
 /** Throws unless `value` is a bigint in the u64 range: anything else is a caller's bug. */
 export function assertU64(value: bigint, what: string): void {
@@ -51,22 +49,17 @@ function hex2(value: bigint): string {
 
 /** The folder that holds chunk `id`'s files. */
 export function chunkFolder(dataDir: string, id: bigint): string {
-  return join(dataDir, chunksFolderName, hex2(id & 0xffn), hex2((id >> 8n) & 0xffn));
+  return join(dataDir, chunksFolderName, hex2((id >> 16n) & 0xffn), hex2((id >> 8n) & 0xffn));
 }
 
 /** The name of a finalised chunk file. */
-export function chunkFileName(id: bigint, generation: bigint, kind: ChunkFileKind): string {
-  return `chunk_${id}_${generation}.${kind}`;
+export function chunkFileName(id: bigint, generation: bigint): string {
+  return `chunk_${id}_${generation}.data`;
 }
 
 /** The path of a finalised chunk file. */
-export function chunkFilePath(
-  dataDir: string,
-  id: bigint,
-  generation: bigint,
-  kind: ChunkFileKind,
-): string {
-  return join(chunkFolder(dataDir, id), chunkFileName(id, generation, kind));
+export function chunkFilePath(dataDir: string, id: bigint, generation: bigint): string {
+  return join(chunkFolder(dataDir, id), chunkFileName(id, generation));
 }
 
 /** The path of a file being written; `sequence` tells apart writers of the same replica. */
@@ -75,9 +68,8 @@ export function tempFilePath(
   id: bigint,
   generation: bigint,
   sequence: number,
-  kind: ChunkFileKind,
 ): string {
-  return join(dataDir, tmpFolderName, `chunk_${id}_${generation}_${sequence}.${kind}.tmp`);
+  return join(dataDir, tmpFolderName, `chunk_${id}_${generation}_${sequence}.data.tmp`);
 }
 
 /**

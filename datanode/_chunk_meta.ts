@@ -1,25 +1,34 @@
 /**
- * The metadata file of a stored chunk replica: its identity, its size, the xxh64 of every
- * segment of its data and of the whole chunk, sealed by an xxh64 of the metadata itself.
+ * The metadata of a stored chunk replica: its identity, its size, the xxh64 of every segment
+ * of its data and of the whole chunk, sealed by an xxh64 of the metadata itself.
  *
- * ## Format (all integers big-endian)
+ * A replica is one file: the chunk's L bytes, then the metadata, then a 16-byte footer that
+ * says where the metadata starts. One file means one create, one fdatasync and one rename per
+ * replica, which is most of what storing a small chunk costs.
+ *
+ * ```text
+ * [ data: L bytes ][ metadata: 64 + 8N bytes ][ footer: 16 bytes ]
+ * footer: magic `BFSCTAIL` (8 bytes), then L as a u64 (where the metadata starts)
+ * ```
+ *
+ * ## Metadata format (all integers big-endian)
  *
  * | offset | size | field |
  * |---|---|---|
  * | 0 | 8 | magic, the ASCII bytes `BFSCMETA` |
- * | 8 | 4 | format version, u32, 1 |
+ * | 8 | 4 | format version, u32, 2 (1 kept the metadata in a file of its own) |
  * | 12 | 4 | segment size S in bytes, u32, at least 1 |
  * | 16 | 8 | chunk id, u64; equals the id in the file name |
  * | 24 | 8 | generation, u64; equals the generation in the file name |
- * | 32 | 8 | chunk size L in bytes, u64; the data file is exactly L bytes long |
+ * | 32 | 8 | chunk size L in bytes, u64; equals the footer's L |
  * | 40 | 8 | xxh64 of the whole chunk (all L bytes) |
  * | 48 | 4 | segment count N, u32; equals ceil(L / S) |
  * | 52 | 4 | reserved, zero |
  * | 56 | 8 × N | xxh64 of each segment in order: segment n is data bytes [n·S, min((n+1)·S, L)) |
  * | 56 + 8N | 8 | xxh64 of metadata bytes 0 to 56 + 8N − 1 |
  *
- * The file is exactly 64 + 8N bytes. A 64 MiB chunk in 256 KiB segments has 2,112 bytes of
- * metadata. The segment size is stored per chunk, so a DataNode whose configured segment size
+ * The metadata is exactly 64 + 8N bytes, so the file is L + 80 + 8N bytes. A 64 MiB chunk in
+ * 256 KiB segments has 2,112 bytes of metadata. The segment size is stored per chunk, so a DataNode whose configured segment size
  * changes still reads the chunks it wrote before.
  *
  * Decoding checks the length first (it follows from N), then the closing checksum, then every
@@ -31,8 +40,14 @@
 import { BigFsError, xxh64 } from "#protocol";
 
 const magic = new TextEncoder().encode("BFSCMETA");
-const formatVersion = 1;
+const footerMagic = new TextEncoder().encode("BFSCTAIL");
+/** Length of the footer at the end of a replica's file. */
+export const footerBytes = 16;
+const formatVersion = 2;
 const headerBytes = 56;
+// The most metadata a replica may have: a million segments (a 256 GiB chunk in 256 KiB ones).
+// A footer that points further back is corrupt, and is not followed into reading that much.
+const metaBytesMax = headerBytes + 8 * 2 ** 20 + 8;
 const u32Max = 2 ** 32 - 1;
 
 /** A chunk replica's metadata as decoded from, or encoded to, its metadata file. */
@@ -52,12 +67,51 @@ export function segmentCountFor(sizeBytes: number, segmentBytes: number): number
   return Math.ceil(sizeBytes / segmentBytes);
 }
 
-/** The length of the metadata file of a chunk of `sizeBytes`. */
+/** The length of the metadata of a chunk of `sizeBytes`. */
 export function metaBytesFor(sizeBytes: number, segmentBytes: number): number {
   return headerBytes + 8 * segmentCountFor(sizeBytes, segmentBytes) + 8;
 }
 
-/** Encodes `meta` as the bytes of its metadata file. */
+/** The length of what follows a chunk's data in its file: metadata and footer. */
+export function trailerBytesFor(sizeBytes: number, segmentBytes: number): number {
+  return metaBytesFor(sizeBytes, segmentBytes) + footerBytes;
+}
+
+/** Encodes what is appended to a replica's data: its metadata, then the footer. */
+export function encodeChunkTrailer(meta: ChunkMeta): Uint8Array {
+  const metaBytes = encodeChunkMeta(meta);
+  const bytes = new Uint8Array(metaBytes.byteLength + footerBytes);
+  bytes.set(metaBytes, 0);
+  bytes.set(footerMagic, metaBytes.byteLength);
+  new DataView(bytes.buffer).setBigUint64(metaBytes.byteLength + 8, BigInt(meta.sizeBytes));
+  return bytes;
+}
+
+/**
+ * Reads the footer (the last 16 bytes of a replica's file of `fileBytes`) and returns where
+ * the metadata starts, which is the chunk's size.
+ *
+ * @throws {BigFsError} `CHECKSUM_MISMATCH` when the footer is not valid.
+ */
+export function decodeChunkFooter(footer: Uint8Array, fileBytes: number, what: string): number {
+  const fail = (detail: string): never => {
+    throw new BigFsError("CHECKSUM_MISMATCH", `Cannot read metadata of ${what}: ${detail}`);
+  };
+  if (footer.byteLength !== footerBytes || fileBytes < headerBytes + 8 + footerBytes) {
+    fail(`a file of ${fileBytes} bytes is too short`);
+  }
+  for (let index = 0; index < footerMagic.byteLength; index++) {
+    if (footer[index] !== footerMagic[index]) fail("bad footer magic");
+  }
+  const start = new DataView(footer.buffer, footer.byteOffset, footerBytes).getBigUint64(8);
+  const metaEnd = BigInt(fileBytes - footerBytes);
+  if (start > metaEnd - BigInt(headerBytes + 8) || metaEnd - start > BigInt(metaBytesMax)) {
+    fail(`the footer puts the metadata at ${start}, which does not fit a ${fileBytes}-byte file`);
+  }
+  return Number(start);
+}
+
+/** Encodes `meta` as the bytes of its metadata. */
 export function encodeChunkMeta(meta: ChunkMeta): Uint8Array {
   const count = meta.segmentXxh64s.length;
   if (count !== segmentCountFor(meta.sizeBytes, meta.segmentBytes)) {
@@ -88,7 +142,7 @@ export function encodeChunkMeta(meta: ChunkMeta): Uint8Array {
 }
 
 /**
- * Decodes a metadata file. `what` names it in errors, such as `chunk 42`.
+ * Decodes metadata. `what` names it in errors, such as `chunk 42`.
  *
  * @throws {BigFsError} `CHECKSUM_MISMATCH` when the bytes are not valid metadata.
  */

@@ -1,19 +1,24 @@
 /**
  * Reading a finalised chunk replica back from disk, checking every byte against the
- * checksums in its metadata file.
+ * checksums stored after its data (format: `_chunk_meta.ts`).
  *
- * Data is read segment by segment with positional reads into a buffer of one segment, fresh
- * for each segment: the consumer owns every piece it is given (it may still be queued on a
- * socket when the next one is read), and memory per read stays at the segments the consumer
- * has not let go of, since reading is pulled by the consumer.
+ * A small replica (up to {@linkcode wholeReadBytesMax}) is read with one positional read of the
+ * whole file: data, metadata and footer at once. A larger one has its footer and metadata read
+ * first, then its data segment by segment into a buffer of one segment, fresh for each: the
+ * consumer owns every piece it is given (it may still be queued on a socket when the next one
+ * is read), and memory per read stays at the segments the consumer has not let go of, since
+ * reading is pulled by the consumer.
  *
  * @module
  */
-import { type FileHandle, open, readFile } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import { BigFsError, Xxh64Stream, xxh64, xxh64Hex } from "#protocol";
-import { type ChunkMeta, decodeChunkMeta } from "./_chunk_meta.js";
+import { type ChunkMeta, decodeChunkFooter, decodeChunkMeta, footerBytes } from "./_chunk_meta.js";
 
-/** What the store's index says a replica is; its metadata file must agree. */
+/** Replicas whose whole file is at most this long are read in one go. */
+export const wholeReadBytesMax = 1024 * 1024;
+
+/** What the store's index says a replica is; its metadata must agree. */
 export interface ReplicaIdentity {
   id: bigint;
   generation: bigint;
@@ -36,77 +41,144 @@ export interface VerifyHooks {
   afterSegment?: (segmentBytes: number) => void;
 }
 
+/** A replica's file, open, with its metadata checked. */
+export interface OpenReplica {
+  handle: FileHandle;
+  meta: ChunkMeta;
+  /** Length of the whole file. */
+  fileBytes: number;
+  /** The whole file, when it was small enough to be read at once. */
+  contents: Buffer | undefined;
+}
+
 function mismatch(message: string): BigFsError {
   return new BigFsError("CHECKSUM_MISMATCH", message);
 }
 
-/** Reads and checks a replica's metadata file. Its `ENOENT` is left for the caller. */
-export async function loadMeta(metaPath: string, expected: ReplicaIdentity): Promise<ChunkMeta> {
-  const what = `chunk ${expected.id}`;
-  const meta = decodeChunkMeta(await readFile(metaPath), what);
-  if (
-    meta.id !== expected.id ||
-    meta.generation !== expected.generation ||
-    meta.sizeBytes !== expected.size ||
-    meta.xxh64 !== expected.xxh64
-  ) {
+/** Reads `length` bytes at `position` into a new buffer; fewer at the end of the file. */
+async function readAt(handle: FileHandle, position: number, length: number): Promise<Buffer> {
+  const buffer = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const { bytesRead } = await handle.read(buffer, filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled === length ? buffer : buffer.subarray(0, filled);
+}
+
+/**
+ * Reads and checks the metadata at the end of a replica's file of `fileBytes`. `whole` is the
+ * whole file when the caller has it already.
+ */
+async function readMeta(
+  handle: FileHandle,
+  fileBytes: number,
+  whole: Buffer | undefined,
+  what: string,
+): Promise<ChunkMeta> {
+  const tail = (start: number) =>
+    whole ? Promise.resolve(whole.subarray(start)) : readAt(handle, start, fileBytes - start);
+  const footer = await tail(Math.max(0, fileBytes - footerBytes));
+  const metaStart = decodeChunkFooter(footer, fileBytes, what);
+  const metaBytes = (await tail(metaStart)).subarray(0, fileBytes - footerBytes - metaStart);
+  const meta = decodeChunkMeta(metaBytes, what);
+  if (meta.sizeBytes !== metaStart) {
     throw mismatch(
-      `Cannot read metadata of ${what}: it describes chunk ${meta.id} generation ` +
-        `${meta.generation} of ${meta.sizeBytes} bytes, not generation ${expected.generation} ` +
-        `of ${expected.size} bytes`,
+      `Cannot read metadata of ${what}: it says ${meta.sizeBytes} bytes, the footer ${metaStart}`,
     );
   }
   return meta;
 }
 
-/** Reads segment `index` of the chunk into a new buffer and checks it. */
-async function readSegment(
-  handle: FileHandle,
-  meta: ChunkMeta,
-  index: number,
-): Promise<Uint8Array> {
-  const start = index * meta.segmentBytes;
-  const length = Math.min(meta.segmentBytes, meta.sizeBytes - start);
-  const buffer = Buffer.allocUnsafe(length);
-  let filled = 0;
-  while (filled < length) {
-    const { bytesRead } = await handle.read(buffer, filled, length - filled, start + filled);
-    if (bytesRead === 0) {
+/**
+ * Opens a replica's file and checks its metadata against `expected`; `readWhole` reads a small
+ * file in one go. The caller closes the handle. A missing file's `ENOENT` is left for the caller.
+ */
+export async function openReplica(
+  path: string,
+  expected: ReplicaIdentity,
+  readWhole: boolean,
+): Promise<OpenReplica> {
+  const what = `chunk ${expected.id}`;
+  const handle = await open(path, "r");
+  try {
+    const { size: fileBytes } = await handle.stat();
+    const contents =
+      readWhole && fileBytes <= wholeReadBytesMax ? await readAt(handle, 0, fileBytes) : undefined;
+    const meta = await readMeta(handle, fileBytes, contents, what);
+    if (
+      meta.id !== expected.id ||
+      meta.generation !== expected.generation ||
+      meta.sizeBytes !== expected.size ||
+      meta.xxh64 !== expected.xxh64
+    ) {
       throw mismatch(
-        `Cannot read chunk ${meta.id} segment ${index}: data file ends at ${start + filled}, ` +
-          `metadata says ${meta.sizeBytes} bytes`,
+        `Cannot read metadata of ${what}: it describes chunk ${meta.id} generation ` +
+          `${meta.generation} of ${meta.sizeBytes} bytes, not generation ${expected.generation} ` +
+          `of ${expected.size} bytes`,
       );
     }
-    filled += bytesRead;
+    return { handle, meta, fileBytes, contents };
+  } catch (error) {
+    await handle.close();
+    throw error;
   }
+}
+
+/**
+ * Reads the metadata of the replica file at `path` without knowing what it should say (the
+ * start-up scan). The length of the file comes back with it.
+ */
+export async function readReplicaMeta(
+  path: string,
+  what: string,
+): Promise<{ meta: ChunkMeta; fileBytes: number }> {
+  const handle = await open(path, "r");
+  try {
+    const { size: fileBytes } = await handle.stat();
+    return { meta: await readMeta(handle, fileBytes, undefined, what), fileBytes };
+  } finally {
+    await handle.close();
+  }
+}
+
+/** Segment `index` of the replica, read (or cut from the whole file) and checked. */
+async function readSegment(replica: OpenReplica, index: number): Promise<Uint8Array> {
+  const { meta } = replica;
+  const start = index * meta.segmentBytes;
+  const length = Math.min(meta.segmentBytes, meta.sizeBytes - start);
+  const segment = replica.contents
+    ? replica.contents.subarray(start, start + length)
+    : await readAt(replica.handle, start, length);
   const expected = meta.segmentXxh64s[index]!;
-  const actual = xxh64(buffer);
+  const actual = xxh64(segment);
   if (actual !== expected) {
     throw mismatch(
       `Checksum mismatch for chunk ${meta.id} segment ${index} (offset ${start}): ` +
         `expected ${xxh64Hex(expected)}, got ${xxh64Hex(actual)}`,
     );
   }
-  return buffer;
+  return segment;
 }
 
 /**
  * Yields bytes `[offset, end)` of the chunk in pieces that follow segment borders, each checked
  * against its segment's stored checksum; a piece that is a whole segment carries that checksum.
+ * Closes the replica's handle when done.
  */
 export async function* readPieces(
-  dataPath: string,
-  meta: ChunkMeta,
+  replica: OpenReplica,
   offset: number,
   end: number,
 ): AsyncGenerator<Piece> {
-  if (end <= offset) return;
-  const handle = await open(dataPath, "r");
+  const { meta } = replica;
   try {
+    if (end <= offset) return;
     const first = Math.floor(offset / meta.segmentBytes);
     const last = Math.floor((end - 1) / meta.segmentBytes);
     for (let index = first; index <= last; index++) {
-      const segment = await readSegment(handle, meta, index);
+      const segment = await readSegment(replica, index);
       const segmentStart = index * meta.segmentBytes;
       const from = Math.max(offset, segmentStart) - segmentStart;
       const to = Math.min(end, segmentStart + segment.byteLength) - segmentStart;
@@ -118,36 +190,29 @@ export async function* readPieces(
       }
     }
   } finally {
-    await handle.close();
+    await replica.handle.close();
   }
 }
 
 /**
  * Re-reads a whole replica: its metadata (closing checksum, agreement with the index), every
- * segment, the whole-chunk checksum, and the data file's length.
+ * segment, and the whole-chunk checksum.
  *
  * @throws {BigFsError} `CHECKSUM_MISMATCH` at the first thing that is wrong.
  */
 export async function verifyReplica(
-  dataPath: string,
-  metaPath: string,
+  path: string,
   expected: ReplicaIdentity,
   hooks: VerifyHooks = {},
 ): Promise<void> {
-  const meta = await loadMeta(metaPath, expected);
-  const handle = await open(dataPath, "r");
+  const replica = await openReplica(path, expected, false);
   try {
-    const { size } = await handle.stat();
-    if (size !== meta.sizeBytes) {
-      throw mismatch(
-        `Cannot verify chunk ${meta.id}: data file is ${size} bytes, metadata says ${meta.sizeBytes}`,
-      );
-    }
+    const { meta } = replica;
     const whole = new Xxh64Stream();
     for (let index = 0; index < meta.segmentXxh64s.length; index++) {
       const length = Math.min(meta.segmentBytes, meta.sizeBytes - index * meta.segmentBytes);
       await hooks.beforeSegment?.(length);
-      whole.update(await readSegment(handle, meta, index));
+      whole.update(await readSegment(replica, index));
       hooks.afterSegment?.(length);
     }
     const actual = whole.digest();
@@ -158,6 +223,6 @@ export async function verifyReplica(
       );
     }
   } finally {
-    await handle.close();
+    await replica.handle.close();
   }
 }

@@ -1,27 +1,24 @@
 /**
  * Start-up: cleaning what a crash left behind and indexing the finalised chunks, reading only
- * metadata files and data file sizes (never data), so start-up takes seconds with hundreds of
- * thousands of chunks.
+ * each replica's footer and metadata (never its data), so start-up takes seconds with hundreds
+ * of thousands of chunks.
  *
- * What each state on disk means, given how a replica is finalised (data renamed into place,
- * then metadata, then the folder fsynced; an older generation's metadata removed, then its
- * data) and deleted (metadata removed, then data):
+ * What each state on disk means, given how a replica is finalised (its file fdatasynced with
+ * its metadata, renamed into place, the folder fsynced; then an older generation's file
+ * removed):
  *
- * - data and metadata of the same generation: a finalised replica; kept if it checks out;
- * - data without metadata: a finalise or a delete that a crash cut short; the replica was never
- *   committed, or was already deleted, so the data file is removed;
- * - metadata without data, metadata that does not decode, or a data file whose size is not the
- *   size in the metadata: corrupt; both files move to `corrupt/` for an operator to look at;
+ * - a file in `tmp/`: a write that never finished; removed;
+ * - a replica file whose footer or metadata does not check out: corrupt; moved to `corrupt/`
+ *   for an operator to look at;
  * - two finalised generations of one id: a replace cut short after its commit point; the newest
  *   good one is kept and the older ones removed.
  *
  * @module
  */
-import { mkdir, readdir, readFile, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "#protocol";
 import {
-  type ChunkFileKind,
   chunkFileName,
   chunkFileNamePattern,
   chunkFolder,
@@ -32,12 +29,12 @@ import {
   tempFileNamePattern,
   tmpFolderName,
 } from "./_chunk_layout.js";
-import { decodeChunkMeta } from "./_chunk_meta.js";
+import { readReplicaMeta } from "./_chunk_read.js";
 
 /** A finalised replica in the store's index. */
 export interface StoredReplica {
   info: Readonly<{ id: bigint; generation: bigint; size: number; xxh64: bigint }>;
-  /** Data plus metadata file bytes: what the replica takes on disk. */
+  /** The replica file's bytes: what it takes on disk. */
   footprintBytes: number;
 }
 
@@ -46,8 +43,8 @@ const scanConcurrency = 32;
 
 interface Found {
   folder: string;
-  /** Kinds present per generation. */
-  generations: Map<bigint, Set<ChunkFileKind>>;
+  /** Generations present. */
+  generations: Set<bigint>;
 }
 
 /** Removes the temp files a crash left in `tmp/`; anything else there is logged and kept. */
@@ -90,12 +87,9 @@ async function findChunkFiles(dataDir: string, logger: Logger): Promise<Map<bigi
           logger.warn({ path: join(folder, name) }, "unknown file in a chunk folder left alone");
           continue;
         }
-        const entry = found.get(id) ?? { folder, generations: new Map() };
+        const entry = found.get(id) ?? { folder, generations: new Set<bigint>() };
         found.set(id, entry);
-        const generation = BigInt(match[2]!);
-        const kinds = entry.generations.get(generation) ?? new Set<ChunkFileKind>();
-        entry.generations.set(generation, kinds);
-        kinds.add(match[3] as ChunkFileKind);
+        entry.generations.add(BigInt(match[2]!));
       }
     }
   }
@@ -111,29 +105,23 @@ async function quarantine(dataDir: string, folder: string, name: string): Promis
   }
 }
 
-/** Checks one finalised replica from its metadata and data size; undefined when it is bad. */
+/** Checks one finalised replica from its footer and metadata; undefined when it is bad. */
 async function loadReplica(
   folder: string,
   id: bigint,
   generation: bigint,
   logger: Logger,
 ): Promise<StoredReplica | undefined> {
-  const metaPath = join(folder, chunkFileName(id, generation, "meta"));
-  const dataPath = join(folder, chunkFileName(id, generation, "data"));
+  const path = join(folder, chunkFileName(id, generation));
   try {
-    const bytes = await readFile(metaPath);
-    const meta = decodeChunkMeta(bytes, `chunk ${id}`);
+    const { meta, fileBytes } = await readReplicaMeta(path, `chunk ${id}`);
     if (meta.id !== id || meta.generation !== generation) {
       throw new Error(`metadata is for chunk ${meta.id} generation ${meta.generation}`);
     }
-    const { size } = await stat(dataPath);
-    if (size !== meta.sizeBytes) {
-      throw new Error(`data file is ${size} bytes, metadata says ${meta.sizeBytes}`);
-    }
-    const info = Object.freeze({ id, generation, size, xxh64: meta.xxh64 });
-    return { info, footprintBytes: size + bytes.byteLength };
+    const info = Object.freeze({ id, generation, size: meta.sizeBytes, xxh64: meta.xxh64 });
+    return { info, footprintBytes: fileBytes };
   } catch (error) {
-    logger.error({ chunkId: id, generation, path: metaPath, err: error }, "chunk quarantined");
+    logger.error({ chunkId: id, generation, path, err: error }, "chunk quarantined");
     return undefined;
   }
 }
@@ -144,22 +132,18 @@ async function settleChunk(
   found: Found,
   logger: Logger,
 ): Promise<StoredReplica | undefined> {
-  const newestFirst = [...found.generations.keys()].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
+  const newestFirst = [...found.generations].sort((a, b) => (a < b ? 1 : a > b ? -1 : 0));
   let kept: StoredReplica | undefined;
   for (const generation of newestFirst) {
-    const kinds = found.generations.get(generation)!;
-    const names = [...kinds].map((kind) => chunkFileName(id, generation, kind));
-    if (!kinds.has("meta") || kept !== undefined) {
-      // Uncommitted data, or a generation that a newer good one replaced.
-      logger.info({ chunkId: id, generation }, "removing a chunk file left by a crash");
-      for (const name of names) await rm(join(found.folder, name), { force: true });
+    const name = chunkFileName(id, generation);
+    if (kept !== undefined) {
+      // A generation that a newer good one replaced.
+      logger.info({ chunkId: id, generation }, "removing a replaced chunk file left by a crash");
+      await rm(join(found.folder, name), { force: true });
       continue;
     }
-    kept = kinds.has("data") ? await loadReplica(found.folder, id, generation, logger) : undefined;
-    if (kept === undefined) {
-      if (!kinds.has("data")) logger.error({ chunkId: id, generation }, "chunk has no data file");
-      for (const name of names) await quarantine(dataDir, found.folder, name);
-    }
+    kept = await loadReplica(found.folder, id, generation, logger);
+    if (kept === undefined) await quarantine(dataDir, found.folder, name);
   }
   return kept;
 }

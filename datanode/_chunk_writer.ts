@@ -1,17 +1,18 @@
 /**
- * {@linkcode ChunkWriter}: one replica being written, to temp files in `<dataDir>/tmp/`.
+ * {@linkcode ChunkWriter}: one replica being written, to a temp file in `<dataDir>/tmp/`.
  *
  * Bytes are appended with positional writes straight from the caller's buffer and hashed as
  * they arrive: each segment's xxh64 through a streaming hasher (so a segment split across
- * writes needs no copy), and the whole chunk's through another. The store owns the space
- * reservation and the commit (renames into place); this file owns the bytes.
+ * writes needs no copy), and the whole chunk's through another. Finalising appends the
+ * metadata and footer (`_chunk_meta.ts`) and fdatasyncs the file once. The store owns the
+ * space reservation and the commit (the rename into place); this file owns the bytes.
  *
  * @module
  */
-import { type FileHandle, open, rm } from "node:fs/promises";
+import { type FileHandle, rm } from "node:fs/promises";
 import { BigFsError, writeAll, Xxh64Stream, xxh64 } from "#protocol";
 import { asNoSpace } from "./_chunk_layout.js";
-import { type ChunkMeta, encodeChunkMeta } from "./_chunk_meta.js";
+import { type ChunkMeta, encodeChunkTrailer } from "./_chunk_meta.js";
 
 /** A finalised replica, as the store lists it. */
 export interface ReplicaInfo {
@@ -29,8 +30,8 @@ export interface WriterHost {
   reserve(writer: ChunkWriter, sizeBytes: number): void;
   /** Gives back the writer's reservation and its claim on the id. Idempotent. */
   release(writer: ChunkWriter): void;
-  /** Moves the finished temp files into place and indexes the replica. */
-  commit(writer: ChunkWriter, meta: ChunkMeta, metaBytes: number): Promise<ReplicaInfo>;
+  /** Moves the finished temp file (of `fileBytes`) into place and indexes the replica. */
+  commit(writer: ChunkWriter, meta: ChunkMeta, fileBytes: number): Promise<ReplicaInfo>;
 }
 
 type WriterState = "open" | "finalizing" | "finalized" | "failed" | "aborted";
@@ -55,10 +56,8 @@ export class ChunkWriter {
   readonly id: bigint;
   /** The generation being written. */
   readonly generation: bigint;
-  /** Temp data file path. @internal */
-  readonly tempDataPath: string;
-  /** Temp metadata file path. @internal */
-  readonly tempMetaPath: string;
+  /** Temp file path. @internal */
+  readonly tempPath: string;
 
   readonly #host: WriterHost;
   readonly #handle: FileHandle;
@@ -77,16 +76,14 @@ export class ChunkWriter {
       id: bigint;
       generation: bigint;
       handle: FileHandle;
-      tempDataPath: string;
-      tempMetaPath: string;
+      tempPath: string;
     },
   ) {
     this.#host = host;
     this.id = fields.id;
     this.generation = fields.generation;
     this.#handle = fields.handle;
-    this.tempDataPath = fields.tempDataPath;
-    this.tempMetaPath = fields.tempMetaPath;
+    this.tempPath = fields.tempPath;
   }
 
   /** Bytes written so far. */
@@ -106,8 +103,8 @@ export class ChunkWriter {
   }
 
   /**
-   * Makes the replica durable and visible: fdatasyncs the data, writes and fdatasyncs the
-   * metadata, renames both into place, fsyncs the folder. Replaces an older generation.
+   * Makes the replica durable and visible: appends the metadata, fdatasyncs the file, renames
+   * it into place, fsyncs the folder. Replaces an older generation.
    */
   finalize(): Promise<ReplicaInfo> {
     return this.#enqueue(() => this.#finalize());
@@ -192,18 +189,12 @@ export class ChunkWriter {
         xxh64: this.#whole.digest(),
         segmentXxh64s: this.#segmentXxh64s,
       };
-      const metaBytes = encodeChunkMeta(meta);
+      const trailer = encodeChunkTrailer(meta);
       this.#host.reserve(this, this.#size);
-      // The data and the metadata are made durable at once: two overlapping fdatasyncs cost
-      // little more than one (the file system commits its journal once for both), and with
-      // many small chunks these syncs are most of a write's time. The renames wait for both.
-      const [data, metaFile] = await Promise.allSettled([
-        this.#handle.datasync().then(() => this.#handle.close()),
-        writeMetaFile(this.tempMetaPath, metaBytes),
-      ]);
-      if (data.status === "rejected") throw data.reason;
-      if (metaFile.status === "rejected") throw metaFile.reason;
-      const info = await this.#host.commit(this, meta, metaBytes.byteLength);
+      await writeAll(this.#handle, trailer, this.#size);
+      await this.#handle.datasync();
+      await this.#handle.close();
+      const info = await this.#host.commit(this, meta, this.#size + trailer.byteLength);
       this.#state = "finalized";
       return info;
     } catch (error) {
@@ -220,21 +211,9 @@ export class ChunkWriter {
     this.#state = state;
     try {
       await this.#handle.close().catch(() => {});
-      await rm(this.tempDataPath, { force: true });
-      await rm(this.tempMetaPath, { force: true });
+      await rm(this.tempPath, { force: true });
     } finally {
       this.#host.release(this);
     }
-  }
-}
-
-/** Writes a new metadata file and fdatasyncs it. */
-async function writeMetaFile(path: string, bytes: Uint8Array): Promise<void> {
-  const handle = await open(path, "wx");
-  try {
-    await writeAll(handle, bytes, 0);
-    await handle.datasync();
-  } finally {
-    await handle.close();
   }
 }

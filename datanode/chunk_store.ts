@@ -1,18 +1,19 @@
 /**
- * The DataNode's chunk store: chunk replicas on the local disk, each a data file and a metadata
- * file holding an xxh64 per segment (default 256 KiB) and of the whole chunk.
+ * The DataNode's chunk store: chunk replicas on the local disk, each one file holding the
+ * chunk's bytes followed by an xxh64 per segment (default 256 KiB) and of the whole chunk.
  *
- * - Layout: `_chunk_layout.ts`. Metadata format, byte by byte: `_chunk_meta.ts`.
- * - Writing: {@linkcode ChunkWriter} appends to temp files in `tmp/`, hashing as bytes arrive.
- * - Finalising, in this order: fdatasync the data; write and fdatasync the metadata temp file;
- *   rename the data into place, then the metadata (the commit point: a replica exists once
- *   its metadata file has its name); fsync the chunk folder; then remove an older
- *   generation's metadata, then its data. File names carry the generation, so no rename ever
- *   overwrites a committed file, and a crash between any two steps leaves either the complete
- *   old replica, or the complete new one (maybe next to the old one), plus files that
- *   `open()` recognises as leftovers and removes (see `_chunk_scan.ts`).
- * - Deleting: the replica leaves the index at once; then its metadata is removed (the commit
- *   point), then its data, and the folder is fsynced.
+ * - Layout: `_chunk_layout.ts`. File format, byte by byte: `_chunk_meta.ts`.
+ * - Writing: {@linkcode ChunkWriter} appends to a temp file in `tmp/`, hashing as bytes
+ *   arrive.
+ * - Finalising, in this order: append the metadata; fdatasync the file; rename it into place
+ *   (the commit point); fsync the chunk folder (grouped with other replicas', see
+ *   `_folder_sync.ts`); then remove an older generation's file. File names carry the
+ *   generation, so no rename ever overwrites a committed file, and a crash between any two
+ *   steps leaves the complete old replica, or the complete new one (maybe next to the old
+ *   one), plus leftovers that `open()` recognises and removes (see `_chunk_scan.ts`).
+ * - Deleting: the replica leaves the index at once and its file is removed. The folder is not
+ *   fsynced for it: a delete that a crash undoes brings back a replica the NameNode no longer
+ *   wants, and it asks for that replica to be deleted again after the next block report.
  * - Reading: `_chunk_read.ts`; every segment read is checked against its stored xxh64.
  * - Space: {@linkcode ChunkStore.usedBytes} counts the files of finalised replicas plus what
  *   open writers have reserved; a reservation that would pass `capacityBytes` is `NO_SPACE`,
@@ -23,7 +24,7 @@
  */
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BigFsError, createLogger, type Logger, syncFolder } from "#protocol";
+import { BigFsError, createLogger, type Logger } from "#protocol";
 import {
   asNoSpace,
   assertU64,
@@ -35,10 +36,17 @@ import {
   tempFilePath,
   tmpFolderName,
 } from "./_chunk_layout.js";
-import { type ChunkMeta, metaBytesFor } from "./_chunk_meta.js";
-import { loadMeta, readPieces, type VerifyHooks, verifyReplica } from "./_chunk_read.js";
+import { type ChunkMeta, trailerBytesFor } from "./_chunk_meta.js";
+import {
+  type OpenReplica,
+  openReplica,
+  readPieces,
+  type VerifyHooks,
+  verifyReplica,
+} from "./_chunk_read.js";
 import { removeTempLeftovers, type StoredReplica, scanChunks } from "./_chunk_scan.js";
 import { ChunkWriter, type ReplicaInfo, type WriterHost } from "./_chunk_writer.js";
+import { FolderSyncs } from "./_folder_sync.js";
 
 export type { VerifyHooks } from "./_chunk_read.js";
 export { type ChunkWriteOptions, ChunkWriter, type ReplicaInfo } from "./_chunk_writer.js";
@@ -89,6 +97,9 @@ export class ChunkStore {
   /** Space reserved per id being written. */
   readonly #reservedBytesById = new Map<bigint, number>();
   readonly #host: WriterHost;
+  readonly #folderSyncs = new FolderSyncs();
+  /** Chunk folders known to exist (at most 65,536), so a write does not ask the disk again. */
+  readonly #knownFolders = new Set<string>();
   #finalisedBytes: number;
   #reservedBytes = 0;
   #tempSequence = Date.now();
@@ -113,7 +124,7 @@ export class ChunkStore {
       release: (writer) => {
         if (this.#writers.get(writer.id) === writer) this.#release(writer.id);
       },
-      commit: (writer, meta, metaBytes) => this.#commit(writer, meta, metaBytes),
+      commit: (writer, meta, fileBytes) => this.#commit(writer, meta, fileBytes),
     };
   }
 
@@ -161,6 +172,11 @@ export class ChunkStore {
     return this.#finalisedBytes + this.#reservedBytes;
   }
 
+  /** How many folder fsyncs finalising has run (several replicas may share one). */
+  get folderSyncs(): number {
+    return this.#folderSyncs.syncs;
+  }
+
   /** How many finalised replicas the store holds. */
   get chunkCount(): number {
     return this.#replicas.size;
@@ -197,21 +213,13 @@ export class ChunkStore {
       throw new BigFsError("EXISTS", `Cannot write chunk ${id}: another writer has it open`);
     }
     this.#assertNotStored(id, generation);
-    const sequence = this.#tempSequence++;
-    const tempDataPath = tempFilePath(this.#dataDir, id, generation, sequence, "data");
-    const tempMetaPath = tempFilePath(this.#dataDir, id, generation, sequence, "meta");
+    const tempPath = tempFilePath(this.#dataDir, id, generation, this.#tempSequence++);
     // The writer claims the id and its space before the first await, so racing calls see it.
     this.#writers.set(id, null);
     try {
       this.#reserve(id, sizeBytesMax);
-      const handle = await open(tempDataPath, "wx");
-      const writer = new ChunkWriter(this.#host, {
-        id,
-        generation,
-        handle,
-        tempDataPath,
-        tempMetaPath,
-      });
+      const handle = await open(tempPath, "wx");
+      const writer = new ChunkWriter(this.#host, { id, generation, handle, tempPath });
       this.#writers.set(id, writer);
       return writer;
     } catch (error) {
@@ -251,9 +259,9 @@ export class ChunkStore {
         `Cannot read chunk ${id}: range ${offset}+${length} ends beyond its ${info.size} bytes`,
       );
     }
-    let meta: ChunkMeta;
+    let replica: OpenReplica;
     try {
-      meta = await loadMeta(this.#path(info, "meta"), info);
+      replica = await openReplica(this.#path(info), info, true);
     } catch (error) {
       // A newer generation may have replaced the one looked up; read that one instead.
       const current = this.get(id);
@@ -262,9 +270,9 @@ export class ChunkStore {
       }
       info = current;
       if (offset + length > info.size) throw this.#notFound(id, "read");
-      meta = await loadMeta(this.#path(info, "meta"), info);
+      replica = await openReplica(this.#path(info), info, true);
     }
-    yield* readPieces(this.#path(info, "data"), meta, offset, offset + length);
+    yield* readPieces(replica, offset, offset + length);
   }
 
   /**
@@ -278,7 +286,7 @@ export class ChunkStore {
     this.#assertOpen(`verify chunk ${id}`);
     const info = this.#found(id, "verify");
     try {
-      await verifyReplica(this.#path(info, "data"), this.#path(info, "meta"), info, hooks);
+      await verifyReplica(this.#path(info), info, hooks);
     } catch (error) {
       throw isNotFound(error) ? this.#notFound(id, "verify") : error;
     }
@@ -292,7 +300,7 @@ export class ChunkStore {
     if (stored === undefined) return false;
     this.#replicas.delete(id);
     this.#finalisedBytes -= stored.footprintBytes;
-    await this.#removeFiles(stored.info);
+    await rm(this.#path(stored.info), { force: true });
     this.#logger.info({ chunkId: id, generation: stored.info.generation }, "chunk deleted");
     return true;
   }
@@ -330,14 +338,14 @@ export class ChunkStore {
     return info;
   }
 
-  #path(info: ReplicaInfo, kind: "data" | "meta"): string {
-    return chunkFilePath(this.#dataDir, info.id, info.generation, kind);
+  #path(info: ReplicaInfo): string {
+    return chunkFilePath(this.#dataDir, info.id, info.generation);
   }
 
   /** What a chunk of `sizeBytes` may take on disk, rounded up to whole segments. */
   #footprintFor(sizeBytes: number): number {
     const rounded = Math.ceil(sizeBytes / this.#segmentBytes) * this.#segmentBytes;
-    return rounded + metaBytesFor(rounded, this.#segmentBytes);
+    return rounded + trailerBytesFor(rounded, this.#segmentBytes);
   }
 
   #reserve(id: bigint, sizeBytes: number): void {
@@ -362,7 +370,7 @@ export class ChunkStore {
     this.#writers.delete(id);
   }
 
-  async #commit(writer: ChunkWriter, meta: ChunkMeta, metaBytes: number): Promise<ReplicaInfo> {
+  async #commit(writer: ChunkWriter, meta: ChunkMeta, fileBytes: number): Promise<ReplicaInfo> {
     const { id, generation } = writer;
     this.#assertNotStored(id, generation);
     const folder = chunkFolder(this.#dataDir, id);
@@ -372,37 +380,31 @@ export class ChunkStore {
       size: meta.sizeBytes,
       xxh64: meta.xxh64,
     });
-    await ensureChunkFolder(folder);
-    const dataPath = this.#path(info, "data");
-    const metaPath = this.#path(info, "meta");
-    await rename(writer.tempDataPath, dataPath);
+    if (!this.#knownFolders.has(folder)) {
+      await ensureChunkFolder(folder);
+      this.#knownFolders.add(folder);
+    }
+    const path = this.#path(info);
+    await rename(writer.tempPath, path);
     try {
-      await rename(writer.tempMetaPath, metaPath);
-      await syncFolder(folder);
+      await this.#folderSyncs.sync(folder);
     } catch (error) {
-      await rm(metaPath, { force: true });
-      await rm(dataPath, { force: true });
+      await rm(path, { force: true });
       throw error;
     }
     const old = this.#replicas.get(id);
-    this.#replicas.set(id, { info, footprintBytes: meta.sizeBytes + metaBytes });
-    this.#finalisedBytes += meta.sizeBytes + metaBytes - (old?.footprintBytes ?? 0);
+    this.#replicas.set(id, { info, footprintBytes: fileBytes });
+    this.#finalisedBytes += fileBytes - (old?.footprintBytes ?? 0);
     this.#release(id);
-    this.#logger.info({ chunkId: id, generation, sizeBytes: meta.sizeBytes }, "chunk finalised");
+    this.#logger.debug({ chunkId: id, generation, sizeBytes: meta.sizeBytes }, "chunk finalised");
     if (old !== undefined) {
       try {
-        await this.#removeFiles(old.info);
+        await rm(this.#path(old.info), { force: true });
       } catch (error) {
-        // The new replica is committed; the old files are removed at the next start-up.
+        // The new replica is committed; the old file is removed at the next start-up.
         this.#logger.error({ chunkId: id, err: error }, "cannot remove a replaced replica");
       }
     }
     return info;
-  }
-
-  async #removeFiles(info: ReplicaInfo): Promise<void> {
-    await rm(this.#path(info, "meta"), { force: true });
-    await rm(this.#path(info, "data"), { force: true });
-    await syncFolder(chunkFolder(this.#dataDir, info.id));
   }
 }

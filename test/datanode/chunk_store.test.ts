@@ -1,11 +1,16 @@
 import { randomBytes } from "node:crypto";
-import { copyFile, mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { chunkFilePath, chunkFolder } from "../../datanode/_chunk_layout.js";
-import { decodeChunkMeta, encodeChunkMeta } from "../../datanode/_chunk_meta.js";
+import {
+  decodeChunkFooter,
+  decodeChunkMeta,
+  encodeChunkMeta,
+  encodeChunkTrailer,
+} from "../../datanode/_chunk_meta.js";
 import { ChunkStore, type ReadPiece } from "../../datanode/chunk_store.js";
 import { BigFsError, type ErrorCodeName, xxh64 } from "../../protocol/mod.js";
 import { flipByte } from "../helpers/bytes.js";
@@ -141,6 +146,9 @@ test("an empty chunk is stored, listed and read as nothing", async () => {
   assert.equal(reopened.get(9n), info);
 });
 
+// What follows a chunk's data in its file: 64 bytes of metadata, 8 per segment, a 16-byte footer.
+const trailer = (segments: number) => 64 + 8 * segments + 16;
+
 test("a restart keeps finalised chunks and removes what a crash left", async () => {
   const folder = await newFolder();
   const store = await open(folder);
@@ -148,10 +156,7 @@ test("a restart keeps finalised chunks and removes what a crash left", async () 
   await put(store, 1n, kept);
   const crashed = await store.createWriter(2n, 1n);
   await crashed.write(randomBytes(1500));
-  await writeFile(join(folder, "tmp", "chunk_3_1_99.meta.tmp"), "x");
-  // A finalise cut between the renames: the data is in place, its metadata never was.
-  await put(store, 5n, randomBytes(100));
-  await rm(chunkFilePath(folder, 5n, 1n, "meta"));
+  await writeFile(join(folder, "tmp", "chunk_3_1_99.data.tmp"), "x");
   assert.ok((await readdir(join(folder, "tmp"))).length >= 2);
 
   const reopened = await open(folder);
@@ -161,8 +166,7 @@ test("a restart keeps finalised chunks and removes what a crash left", async () 
     [1n],
   );
   assert.equal(joined(await collect(reopened.read(1n))), kept);
-  assert.equal(await readdir(chunkFolder(folder, 5n)), []);
-  assert.is(reopened.usedBytes, 3000 + 64 + 8 * 3);
+  assert.is(reopened.usedBytes, 3000 + trailer(3));
   await store.close();
 });
 
@@ -171,29 +175,46 @@ test("a replace cut short by a crash leaves the complete old or the complete new
   const store = await open(folder);
   const old = randomBytes(2000);
   await put(store, 8n, old, 1n);
-  await store.close();
-  // New data renamed into place, its metadata not: the old replica stands.
-  await copyFile(chunkFilePath(folder, 8n, 1n, "data"), chunkFilePath(folder, 8n, 2n, "data"));
-  const afterFirstRename = await open(folder);
-  assert.is(afterFirstRename.get(8n)?.generation, 1n);
-  assert.equal(joined(await collect(afterFirstRename.read(8n))), old);
-  assert.equal(await readdir(chunkFolder(folder, 8n)), ["chunk_8_1.data", "chunk_8_1.meta"]);
-  // Both renames done, the old files not yet removed: the new replica stands.
+  const oldFile = await readFile(chunkFilePath(folder, 8n, 1n));
+  // The new generation written but not yet renamed into place: the old replica stands.
+  const unfinished = await store.createWriter(8n, 2n);
+  await unfinished.write(randomBytes(1500));
+  const beforeCommit = await open(folder);
+  assert.is(beforeCommit.get(8n)?.generation, 1n);
+  assert.equal(joined(await collect(beforeCommit.read(8n))), old);
+  assert.equal(await readdir(chunkFolder(folder, 8n)), ["chunk_8_1.data"]);
+  // Renamed into place, the old file not yet removed: the new replica stands.
   const fresh = randomBytes(1500);
-  const writer = await afterFirstRename.createWriter(8n, 2n);
-  await writer.write(fresh);
-  await writer.finalize();
-  await afterFirstRename.close();
-  await writeFile(chunkFilePath(folder, 8n, 1n, "data"), old);
-  const meta = decodeChunkMeta(await readFile(chunkFilePath(folder, 8n, 2n, "meta")), "test");
-  await writeFile(
-    chunkFilePath(folder, 8n, 1n, "meta"),
-    encodeChunkMeta({ ...meta, generation: 1n, sizeBytes: 2000, segmentXxh64s: [0n, 0n] }),
-  );
+  await put(beforeCommit, 8n, fresh, 2n);
+  await beforeCommit.close();
+  await writeFile(chunkFilePath(folder, 8n, 1n), oldFile);
   const afterCommit = await open(folder);
   assert.is(afterCommit.get(8n)?.generation, 2n);
   assert.equal(joined(await collect(afterCommit.read(8n))), fresh);
-  assert.equal(await readdir(chunkFolder(folder, 8n)), ["chunk_8_2.data", "chunk_8_2.meta"]);
+  assert.equal(await readdir(chunkFolder(folder, 8n)), ["chunk_8_2.data"]);
+  await store.close();
+});
+
+test("256 consecutive chunk ids share a folder; the next id starts another", () => {
+  const base = 0x12_34_00n;
+  assert.is(chunkFolder("/d", base), chunkFolder("/d", base + 255n));
+  assert.is.not(chunkFolder("/d", base), chunkFolder("/d", base + 256n));
+  assert.is(chunkFolder("/d", base), join("/d", "chunks", "12", "34"));
+});
+
+test("replicas finalised at once share folder fsyncs, and all of them survive a restart", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const ids = Array.from({ length: 64 }, (_, index) => BigInt(index) + 1n);
+  await Promise.all(ids.map((id) => put(store, id, randomBytes(100))));
+  // One folder holds all 64; had every replica fsynced it alone there would be 64 fsyncs.
+  assert.ok(store.folderSyncs < ids.length, `${store.folderSyncs} folder fsyncs`);
+  const reopened = await open(folder);
+  assert.equal(
+    [...reopened.list()].map((info) => info.id).sort((a, b) => Number(a - b)),
+    ids,
+  );
+  await store.close();
 });
 
 test("a flipped data byte is found by read and by verify, naming chunk and segment", async () => {
@@ -201,7 +222,7 @@ test("a flipped data byte is found by read and by verify, naming chunk and segme
   const store = await open(folder);
   const bytes = randomBytes(4 * segmentBytes);
   await put(store, 12n, bytes);
-  await flipByte(chunkFilePath(folder, 12n, 1n, "data"), 2 * segmentBytes + 5);
+  await flipByte(chunkFilePath(folder, 12n, 1n), 2 * segmentBytes + 5);
   await rejects(collect(store.read(12n)), "CHECKSUM_MISMATCH", /chunk 12 segment 2/);
   await rejects(store.verify(12n), "CHECKSUM_MISMATCH", /chunk 12 segment 2/);
   // Ranges that avoid the bad segment still read.
@@ -209,30 +230,48 @@ test("a flipped data byte is found by read and by verify, naming chunk and segme
   await rejects(collect(store.read(12n, { offset: 2100, length: 1 })), "CHECKSUM_MISMATCH");
 });
 
-test("a flipped metadata byte is found by read and verify, and quarantined at start-up", async () => {
+test("a flipped metadata or footer byte is found by read and verify, and quarantined at start-up", async () => {
   const folder = await newFolder();
   const store = await open(folder);
   await put(store, 13n, randomBytes(3000));
   await put(store, 14n, randomBytes(3000));
-  const metaPath = chunkFilePath(folder, 13n, 1n, "meta");
-  for (const offset of [3, 20, 45, 60]) {
-    await flipByte(metaPath, offset);
+  const path = chunkFilePath(folder, 13n, 1n);
+  // Metadata starts at byte 3000 (magic, fields, checksums, seal); the footer at 3000 + 88.
+  for (const offset of [3003, 3020, 3045, 3060, 3085, 3090, 3100]) {
+    await flipByte(path, offset);
     await rejects(collect(store.read(13n)), "CHECKSUM_MISMATCH", /chunk 13/);
     await rejects(store.verify(13n), "CHECKSUM_MISMATCH", /chunk 13/);
-    await flipByte(metaPath, offset);
+    await flipByte(path, offset);
     await store.verify(13n);
   }
-  await flipByte(metaPath, 70);
-  // A data file whose size disagrees with its metadata is quarantined too.
-  await truncate(chunkFilePath(folder, 14n, 1n, "data"), 2999);
+  await flipByte(path, 3070);
+  // A file cut short (a torn tail) is quarantined too.
+  await truncate(chunkFilePath(folder, 14n, 1n), 2999);
   await rejects(store.verify(14n), "CHECKSUM_MISMATCH");
   const reopened = await open(folder);
   assert.is(reopened.chunkCount, 0);
   const quarantined = (await readdir(join(folder, "corrupt"))).sort();
-  assert.is(quarantined.length, 4);
+  assert.is(quarantined.length, 2);
   assert.ok(quarantined[0]!.startsWith("chunk_13_1.data."));
-  assert.ok(quarantined[3]!.startsWith("chunk_14_1.meta."));
+  assert.ok(quarantined[1]!.startsWith("chunk_14_1.data."));
   assert.is(reopened.usedBytes, 0);
+});
+
+test("a footer pointing outside its file is refused without reading that far", () => {
+  const footer = encodeChunkTrailer({
+    id: 1n,
+    generation: 1n,
+    sizeBytes: 10,
+    segmentBytes: 1024,
+    xxh64: 0n,
+    segmentXxh64s: [0n],
+  }).subarray(-16);
+  assert.is(decodeChunkFooter(footer, 10 + 72 + 16, "fixture"), 10);
+  assert.throws(() => decodeChunkFooter(footer, 10 + 63 + 16, "fixture"), /does not fit/);
+  const far = footer.slice();
+  new DataView(far.buffer).setBigUint64(8, 0n);
+  assert.throws(() => decodeChunkFooter(far, 1 << 30, "fixture"), /does not fit/);
+  assert.throws(() => decodeChunkFooter(footer.subarray(1), 100, "fixture"), /too short/);
 });
 
 test("every flipped byte of a metadata file fails to decode", () => {
@@ -311,8 +350,8 @@ test("a newer generation replaces the older; an older or equal one is refused", 
   assert.is(store.get(6n), info);
   assert.is(store.chunkCount, 1);
   assert.equal(joined(await collect(store.read(6n))), newer);
-  assert.equal(await readdir(chunkFolder(folder, 6n)), ["chunk_6_2.data", "chunk_6_2.meta"]);
-  assert.is(store.usedBytes, 2500 + 64 + 8 * 3);
+  assert.equal(await readdir(chunkFolder(folder, 6n)), ["chunk_6_2.data"]);
+  assert.is(store.usedBytes, 2500 + trailer(3));
   await rejects(store.createWriter(6n, 1n), "STALE_GENERATION");
   await rejects(store.createWriter(6n, 2n), "EXISTS");
   assert.is(await store.delete(6n), true);

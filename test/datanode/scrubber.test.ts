@@ -30,7 +30,7 @@ async function storeWith(count: number): Promise<{ folder: string; store: ChunkS
 
 test("the scrubber finds a flipped byte within its rate budget and goes on", async () => {
   const { folder, store } = await storeWith(8);
-  await flipByte(chunkFilePath(folder, 6n, 1n, "data"), 40_000);
+  await flipByte(chunkFilePath(folder, 6n, 1n), 40_000);
   const found: Array<{ replica: ReplicaInfo; error: BigFsError }> = [];
   // 512 KiB at 2 MiB/s: a pass takes about a quarter of a second.
   const scrubber = new Scrubber(store, {

@@ -7,7 +7,7 @@
  * removes the folder; processes left by a failed test die with the test process anyway
  * (`daemon.ts` kills them on exit).
  */
-import { readdir, stat } from "node:fs/promises";
+import { open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BigFsClient, type BigFsClientOptions } from "#client";
 import { loadSecret } from "#protocol";
@@ -35,10 +35,13 @@ export interface ChunkFile {
   path: string;
   chunkId: bigint;
   generation: bigint;
+  /** The chunk's bytes: the file less the checksums after them. */
   sizeBytes: number;
+  /** The whole file, checksums included: what the DataNode counts as used. */
+  fileBytes: number;
 }
 
-const chunkFileName = /^chunk_(\d+)_(\d+)\.(data|meta)$/;
+const chunkFileName = /^chunk_(\d+)_(\d+)\.data$/;
 const startAttemptsMax = 5;
 
 /** A running cluster of processes. */
@@ -231,29 +234,9 @@ export class ProcessCluster {
     this.#namenode = started;
   }
 
-  /** Every finalised chunk data file (`chunk_<id>_<gen>.data`) under the DataNode's `chunks/`. */
+  /** Every finalised chunk file (`chunk_<id>_<gen>.data`) under the DataNode's `chunks/`. */
   async chunkFiles(index: number): Promise<ChunkFile[]> {
-    const files = await this.#chunkFilesOfEveryKind(index);
-    return files.filter((file) => file.kind === "data");
-  }
-
-  /** Bytes of chunk data files on the DataNode at `index`. */
-  async chunkBytesOn(index: number): Promise<number> {
-    const files = await this.chunkFiles(index);
-    return files.reduce((sum, file) => sum + file.sizeBytes, 0);
-  }
-
-  /**
-   * Bytes of finalised chunk files (data and checksums) on the DataNode at `index`: what it
-   * counts as used and reports.
-   */
-  async footprintBytesOn(index: number): Promise<number> {
-    const files = await this.#chunkFilesOfEveryKind(index);
-    return files.reduce((sum, file) => sum + file.sizeBytes, 0);
-  }
-
-  async #chunkFilesOfEveryKind(index: number): Promise<(ChunkFile & { kind: string })[]> {
-    const found: (ChunkFile & { kind: string })[] = [];
+    const found: ChunkFile[] = [];
     const walk = async (folder: string): Promise<void> => {
       const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
       for (const entry of entries) {
@@ -264,19 +247,28 @@ export class ProcessCluster {
         }
         const match = chunkFileName.exec(entry.name);
         if (!match) continue;
-        const info = await stat(path).catch(() => undefined);
-        if (info === undefined) continue; // deleted while we looked
-        found.push({
-          path,
-          chunkId: BigInt(match[1]!),
-          generation: BigInt(match[2]!),
-          sizeBytes: info.size,
-          kind: match[3]!,
-        });
+        const sizes = await chunkSizes(path);
+        if (sizes === undefined) continue; // deleted while we looked
+        found.push({ path, chunkId: BigInt(match[1]!), generation: BigInt(match[2]!), ...sizes });
       }
     };
     await walk(join(this.dataDirOf(index), "chunks"));
     return found;
+  }
+
+  /** Bytes of chunk data (without their checksums) on the DataNode at `index`. */
+  async chunkBytesOn(index: number): Promise<number> {
+    const files = await this.chunkFiles(index);
+    return files.reduce((sum, file) => sum + file.sizeBytes, 0);
+  }
+
+  /**
+   * Bytes of finalised chunk files (data and checksums) on the DataNode at `index`: what it
+   * counts as used and reports.
+   */
+  async footprintBytesOn(index: number): Promise<number> {
+    const files = await this.chunkFiles(index);
+    return files.reduce((sum, file) => sum + file.fileBytes, 0);
   }
 
   /** Closes the clients, stops every process (SIGTERM, then SIGKILL), removes the folder. */
@@ -352,4 +344,23 @@ function closed(daemon: Daemon): Promise<void> {
   const { child } = daemon;
   const open = [child.stdout, child.stderr].some((stream) => stream && !stream.destroyed);
   return open ? new Promise((resolve) => child.once("close", () => resolve())) : Promise.resolve();
+}
+
+/**
+ * A chunk file's length and the chunk's size in it, which its footer gives (the last 16 bytes:
+ * a magic, then the size as a big-endian u64); undefined once the file is gone.
+ */
+async function chunkSizes(
+  path: string,
+): Promise<{ sizeBytes: number; fileBytes: number } | undefined> {
+  const handle = await open(path, "r").catch(() => undefined);
+  if (handle === undefined) return undefined;
+  try {
+    const { size: fileBytes } = await handle.stat();
+    const footer = Buffer.alloc(16);
+    await handle.read(footer, 0, 16, Math.max(0, fileBytes - 16));
+    return { sizeBytes: Number(footer.readBigUInt64BE(8)), fileBytes };
+  } finally {
+    await handle.close();
+  }
 }
