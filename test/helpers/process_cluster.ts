@@ -21,6 +21,8 @@ export interface ProcessClusterOptions {
   datanodes?: number;
   /** NameNode flags after the defaults (64 KiB chunks, 200 ms heartbeats, dead after 2 s). */
   namenodeFlags?: readonly string[];
+  /** More flags for every DataNode, such as `--capacity`; not a default one again (refused). */
+  datanodeFlags?: readonly string[];
   /**
    * What to wait for before resolving: `"registered"` (default) until the NameNode counts every
    * DataNode live; `"listening"` until each DataNode process listens; `"nothing"` resolves once
@@ -58,6 +60,7 @@ export class ProcessCluster {
   datanodesListening: Promise<void> = Promise.resolve();
   #namenode: Daemon;
   readonly #namenodeFlags: readonly string[];
+  readonly #datanodeFlags: readonly string[];
   /** By index; `undefined` while that DataNode is down. */
   readonly #datanodes: (Daemon | undefined)[] = [];
   /** By index: the port each DataNode bound the first time, reused on restart. */
@@ -73,6 +76,7 @@ export class ProcessCluster {
     namenode: Daemon,
     namenodePort: number,
     namenodeFlags: readonly string[],
+    datanodeFlags: readonly string[],
   ) {
     this.root = workspace.dir;
     this.secret = secret;
@@ -81,6 +85,7 @@ export class ProcessCluster {
     this.#namenode = namenode;
     this.namenodePort = namenodePort;
     this.#namenodeFlags = namenodeFlags;
+    this.#datanodeFlags = datanodeFlags;
   }
 
   /** Starts the NameNode, then the DataNodes (all at once), and connects the client. */
@@ -109,7 +114,14 @@ export class ProcessCluster {
           throw new Error(`Cannot start the NameNode: ${attempt} free ports were taken`);
         }
       }
-      cluster = new ProcessCluster(workspace, secret, started.daemon, started.port, namenodeFlags);
+      cluster = new ProcessCluster(
+        workspace,
+        secret,
+        started.daemon,
+        started.port,
+        namenodeFlags,
+        options.datanodeFlags ?? [],
+      );
       const count = options.datanodes ?? 3;
       const spawning = Array.from({ length: count }, (_, index) => cluster!.#spawn(index, 0));
       cluster.datanodesListening = Promise.all(spawning).then(() => {});
@@ -294,6 +306,7 @@ export class ProcessCluster {
       ...["--data-dir", this.dataDirOf(index), "--port", String(port)],
       ...["--namenode", `127.0.0.1:${this.namenodePort}`, "--secret-file", this.secretFile],
       ...["--http-port", "0", "--scrub-rate", "0"],
+      ...this.#datanodeFlags,
     ];
     // A port we bound before may be taken by the time we restart: wait for it to come free.
     const deadline = Date.now() + 10_000;
