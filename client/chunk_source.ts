@@ -29,6 +29,11 @@ export interface ChunkData {
   /** xxh64 of the whole chunk. */
   xxh64: bigint;
   frames: ChunkFrame[];
+  /**
+   * True when the source ended within this chunk, so no chunk follows. (A source that ends
+   * exactly at a chunk border is found out only by the next call, which then gives nothing.)
+   */
+  last: boolean;
 }
 
 /** Pulls chunks from a byte stream, one at a time. */
@@ -78,6 +83,7 @@ export class ChunkSource {
       sizeBytes,
       xxh64: hasher.digest(),
       frames,
+      last: this.#ended && this.#leftover === undefined,
     };
     this.#fileOffset += sizeBytes;
     return chunk;
@@ -126,4 +132,40 @@ function asBytes(value: unknown): Uint8Array {
   throw new TypeError(
     `Cannot upload: the source gave a ${typeof value}, not bytes (is it in object mode?)`,
   );
+}
+
+/**
+ * Whether `source` gives any bytes, found out by reading up to its first non-empty piece, and
+ * the source to read from then on (that piece first). Nothing is lost or read twice.
+ */
+export async function peekNonEmpty(
+  source: AsyncIterable<unknown>,
+): Promise<{ empty: boolean; source: AsyncIterable<unknown> }> {
+  const iterator = source[Symbol.asyncIterator]();
+  const held: unknown[] = [];
+  let empty = true;
+  for (;;) {
+    const result = await iterator.next();
+    if (result.done) break;
+    held.push(result.value);
+    const value = result.value as { length?: unknown } | null;
+    // Anything that is not empty bytes or an empty string counts: ChunkSource names a bad type.
+    if (!(typeof value?.length === "number" && value.length === 0)) {
+      empty = false;
+      break;
+    }
+  }
+  const replay: AsyncIterator<unknown> = {
+    next: () =>
+      held.length > 0
+        ? Promise.resolve({ done: false, value: held.shift() })
+        : empty
+          ? Promise.resolve({ done: true, value: undefined })
+          : iterator.next(),
+    return: async () => {
+      held.length = 0;
+      return (await iterator.return?.()) ?? { done: true, value: undefined };
+    },
+  };
+  return { empty, source: { [Symbol.asyncIterator]: () => replay } };
 }

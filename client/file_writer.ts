@@ -1,6 +1,9 @@
 /**
  * One upload: CREATE, then for each chunk ADD_CHUNK → {@linkcode writeChunk} → COMMIT_CHUNK,
  * several chunks in flight at once, then COMPLETE, which makes the file visible atomically.
+ * A small file costs two NameNode round trips, not four: CREATE asks for the first chunk
+ * (`firstChunk`) when the source has any bytes, and the chunk in which the source ended is
+ * committed by COMPLETE itself (`lastChunk`).
  *
  * Memory is bounded whatever the file size: a chunk is cut from the source only once a slot of
  * the window is free, and its bytes are kept until its pipeline has stored it (to send again
@@ -30,7 +33,7 @@ import {
   type ResponseOf,
 } from "#protocol";
 import { Slots } from "./_slots.js";
-import { type ChunkData, ChunkSource } from "./chunk_source.js";
+import { type ChunkData, ChunkSource, peekNonEmpty } from "./chunk_source.js";
 import { type ChunkGrant, PipelineError, writeChunk } from "./chunk_writer.js";
 import type { LeaseRenewer } from "./lease_renewer.js";
 import type { NamenodeClient } from "./namenode_client.js";
@@ -105,11 +108,15 @@ export async function uploadFile(
   options: PutOptions = {},
 ): Promise<PutResult> {
   options.signal?.throwIfAborted();
+  const peeked = await peekNonEmpty(source);
+  // Reading may have run the caller's code, which may have aborted.
+  options.signal?.throwIfAborted();
   const created = await whileStarting(
     () =>
       context.namenode.request("CREATE", {
         path,
         clientName: context.clientName,
+        ...(peeked.empty ? {} : { firstChunk: true }),
         ...(options.replication === undefined ? {} : { replication: options.replication }),
         ...(options.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: options.chunkSizeBytes }),
         ...(options.overwrite === undefined ? {} : { overwrite: options.overwrite }),
@@ -119,7 +126,7 @@ export async function uploadFile(
   );
   const release = context.leases.hold();
   try {
-    return await new Upload(context, path, created, options).run(source);
+    return await new Upload(context, path, created, options).run(peeked.source);
   } finally {
     release();
   }
@@ -133,6 +140,11 @@ class Upload {
   readonly #stop = new AbortController();
   readonly #excluded = new Set<string>();
   readonly #tasks = new Set<Promise<void>>();
+  /** CREATE's grant for the first chunk, until it is used. */
+  #firstGrant: ChunkGrant | undefined;
+  /** The last chunk's commit, which COMPLETE carries. */
+  #lastCommit: Omit<RequestOf<"COMMIT_CHUNK">, "path" | "fileId" | "clientName"> | undefined;
+  #lastChunk: ChunkData | undefined;
   #failure: unknown;
   // Progress: bytes of committed chunks plus the best ack of each chunk in flight.
   readonly #ackedByChunk = new Map<number, number>();
@@ -148,6 +160,7 @@ class Upload {
     this.#context = context;
     this.#path = path;
     this.#created = created;
+    this.#firstGrant = created.chunk;
     this.#options = options;
   }
 
@@ -160,6 +173,7 @@ class Upload {
     const outer = this.#options.signal;
     const onOuterAbort = () => this.#fail(outer?.reason);
     outer?.addEventListener("abort", onOuterAbort, { once: true });
+    if (outer?.aborted) onOuterAbort();
     let count = 0;
     try {
       for (;;) {
@@ -169,7 +183,9 @@ class Upload {
           slots.release();
           break;
         }
-        const grant = await untilAborted(this.#addChunk(), stop);
+        const first = this.#firstGrant;
+        this.#firstGrant = undefined;
+        const grant = first ?? (await untilAborted(this.#addChunk(), stop));
         const task = this.#send(chunk, grant).finally(() => slots.release());
         this.#tasks.add(task);
         task.then(
@@ -180,7 +196,8 @@ class Upload {
       }
       await Promise.all(this.#tasks);
       stop.throwIfAborted();
-      await this.#request("COMPLETE", {});
+      await this.#request("COMPLETE", this.#lastCommit ? { lastChunk: this.#lastCommit } : {});
+      if (this.#lastChunk) this.#committed(this.#lastChunk);
       this.#progress(chunks.bytesRead);
       this.#context.logger.debug(
         { path: this.#path, fileId: this.#created.fileId, size: chunks.bytesRead, chunks: count },
@@ -242,12 +259,19 @@ class Upload {
         grant = await this.#addChunk(grant.chunkId);
       }
     }
-    await this.#request("COMMIT_CHUNK", {
+    const commit = {
       chunkId: grant.chunkId,
       generation: grant.generation,
       size: chunk.sizeBytes,
       xxh64: chunk.xxh64,
-    });
+    };
+    if (chunk.last) {
+      // No chunk follows: COMPLETE commits this one, once every other chunk is committed.
+      this.#lastCommit = commit;
+      this.#lastChunk = chunk;
+      return;
+    }
+    await this.#request("COMMIT_CHUNK", commit);
     this.#committed(chunk);
   }
 

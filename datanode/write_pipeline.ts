@@ -7,7 +7,8 @@
  * After the frame marked `end` it finalises its replica (fdatasync, rename) and waits for the
  * downstream response; only with both does it answer upstream, `stored` listing itself and
  * every DataNode after it. On the way it sends `{ ackedBytes }` messages upstream: bytes
- * written here and acknowledged by every DataNode downstream (written, not yet fsynced).
+ * written here and acknowledged by every DataNode downstream (written, not yet fsynced), for
+ * every frame but the last, which the response acknowledges.
  *
  * Any failure stops the whole pipeline: the local temp file (or a replica finalised before
  * the downstream failed) is removed, the downstream request is cancelled, and the error
@@ -258,8 +259,10 @@ async function receive(
         await local.catch(() => {});
       }
       offset += item.bytes.byteLength;
-      acks.written(offset);
+      // The last frame is acknowledged by the response, which follows once it is durable: an
+      // ack as well would be one more message each way per chunk (most of a small file's).
       if (item.end) return;
+      acks.written(offset);
     }
   } finally {
     request.signal.removeEventListener("abort", onAbort);

@@ -8,11 +8,12 @@
  * applied, logged, and answered only once durable.
  */
 
-import type { locatedChunk } from "#protocol";
+import type { locatedChunk, ResponseOf } from "#protocol";
 import { BigFsError, mintChunkToken, type Routes, type schema } from "#protocol";
 import type { NamenodeParts } from "./namenode_parts.js";
 
 type LocatedChunk = schema.Infer<typeof locatedChunk>;
+type ChunkGrant = ResponseOf<"ADD_CHUNK">;
 
 const chunkSizeBytesMin = 4 * 1024;
 const chunkSizeBytesMax = 1024 * 1024 * 1024;
@@ -66,6 +67,43 @@ export function clientRoutes(parts: NamenodeParts): Routes {
     }
   }
 
+  /**
+   * Adds a chunk to `file` with a pipeline for it, applied at once; `durable` settles when its
+   * record is. Undefined when no DataNode can take it. Applied without waiting, so a CREATE
+   * that asks for its first chunk logs both records in one group commit.
+   */
+  function startChunk(
+    file: { fileId: bigint; replication: number; chunkSizeBytes: number },
+    excludeDatanodes: readonly string[],
+    replaces: bigint,
+  ): { grant: ChunkGrant; durable: Promise<unknown> } | undefined {
+    const pipeline = parts.choosePipeline({
+      replication: file.replication,
+      chunkSizeBytes: file.chunkSizeBytes,
+      exclude: new Set(excludeDatanodes),
+    });
+    if (pipeline.length === 0) return undefined;
+    const chunkId = namespace.highestChunkId + 1n;
+    const generation = namespace.highestGeneration + 1n;
+    const durable = parts.commit(
+      "add a chunk",
+      { op: "addChunk", fileId: file.fileId, chunkId, generation, replaces },
+      () => {
+        parts.chunkMap.addChunk({ id: chunkId, generation, expectedReplication: file.replication });
+        for (const datanode of pipeline) {
+          parts.registry.noteChunkScheduled(datanode.id, file.chunkSizeBytes);
+        }
+      },
+    );
+    const token = mintChunkToken(parts.secret, {
+      chunkId,
+      generation,
+      operation: "write",
+      expiresAtMs: parts.now() + parts.tokenLifetimeMs,
+    });
+    return { grant: { chunkId, generation, pipeline, token }, durable };
+  }
+
   return {
     PING: async () => ({ timeMs: parts.now() }),
 
@@ -105,7 +143,7 @@ export function clientRoutes(parts: NamenodeParts): Routes {
         );
       }
       const fileId = namespace.highestFileId + 1n;
-      await parts.commit(
+      const creating = parts.commit(
         "create a file",
         {
           op: "create",
@@ -119,52 +157,28 @@ export function clientRoutes(parts: NamenodeParts): Routes {
         },
         () => parts.leases.add(body.clientName, fileId, parts.now()),
       );
-      return { fileId, replication, chunkSizeBytes };
+      // The first chunk rides along: both records go to disk in one group commit. When no
+      // DataNode can take it yet, the client asks again with ADD_CHUNK, which it can retry.
+      const first =
+        body.firstChunk && namespace.file(fileId) !== undefined
+          ? startChunk({ fileId, replication, chunkSizeBytes }, [], 0n)
+          : undefined;
+      await Promise.all([creating, first?.durable]);
+      return { fileId, replication, chunkSizeBytes, ...(first ? { chunk: first.grant } : {}) };
     },
 
     ADD_CHUNK: async (body) => {
       parts.safeMode.check(`add a chunk to ${body.path}`);
       const file = leasedFile(body.fileId, body.clientName, body.path);
-      const pipeline = parts.choosePipeline({
-        replication: file.replication,
-        chunkSizeBytes: file.chunkSizeBytes,
-        exclude: new Set(body.excludeDatanodes ?? []),
-      });
-      if (pipeline.length === 0) {
+      const started = startChunk(file, body.excludeDatanodes ?? [], body.replacesChunkId ?? 0n);
+      if (started === undefined) {
         throw new BigFsError(
           "NO_SPACE",
           `Cannot add a chunk to ${file.path}: no live DataNode has room for ${file.chunkSizeBytes} bytes`,
         );
       }
-      const chunkId = namespace.highestChunkId + 1n;
-      const generation = namespace.highestGeneration + 1n;
-      await parts.commit(
-        "add a chunk",
-        {
-          op: "addChunk",
-          fileId: file.fileId,
-          chunkId,
-          generation,
-          replaces: body.replacesChunkId ?? 0n,
-        },
-        () => {
-          parts.chunkMap.addChunk({
-            id: chunkId,
-            generation,
-            expectedReplication: file.replication,
-          });
-          for (const datanode of pipeline) {
-            parts.registry.noteChunkScheduled(datanode.id, file.chunkSizeBytes);
-          }
-        },
-      );
-      const token = mintChunkToken(parts.secret, {
-        chunkId,
-        generation,
-        operation: "write",
-        expiresAtMs: parts.now() + parts.tokenLifetimeMs,
-      });
-      return { chunkId, generation, pipeline, token };
+      await started.durable;
+      return started.grant;
     },
 
     COMMIT_CHUNK: async (body) => {
@@ -187,11 +201,19 @@ export function clientRoutes(parts: NamenodeParts): Routes {
     COMPLETE: async (body) => {
       const file = leasedFile(body.fileId, body.clientName, body.path);
       await waitForReplicas(file.chunks.map((chunk) => chunk.id));
-      await parts.commit("complete a file", {
+      const last = body.lastChunk;
+      // The last chunk's commit rides along: both records go to disk in one group commit.
+      const committing = last
+        ? parts.commit("commit a chunk", { op: "commitChunk", fileId: body.fileId, ...last }, () =>
+            parts.chunkMap.commitChunk(last.chunkId, last.size),
+          )
+        : undefined;
+      const completing = parts.commit("complete a file", {
         op: "complete",
         fileId: body.fileId,
         mtimeMs: parts.now(),
       });
+      await Promise.all([committing, completing]);
       return {};
     },
 

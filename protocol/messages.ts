@@ -36,6 +36,13 @@ const empty = object({});
 
 /** A DataNode as clients and peers reach it. */
 export const datanodeRef = object({ id: datanodeId, address });
+/** Where and with what rights a client writes a new chunk: its id, pipeline and write token. */
+export const chunkGrant = object({
+  chunkId: u64(),
+  generation: u64(),
+  pipeline: array(datanodeRef, { itemsMax: 64 }),
+  token,
+});
 /** A chunk replica as a DataNode reports it. */
 export const replicaReport = object({ id: u64(), generation: u64(), size: uint() });
 
@@ -118,8 +125,16 @@ export const Messages = {
       replication: optional(uint()),
       chunkSizeBytes: optional(uint()),
       overwrite: optional(boolean()),
+      // Also add the first chunk (as ADD_CHUNK would), saving a round trip for small files.
+      firstChunk: optional(boolean()),
     }),
-    response: object({ fileId: u64(), replication: uint(), chunkSizeBytes: uint() }),
+    response: object({
+      fileId: u64(),
+      replication: uint(),
+      chunkSizeBytes: uint(),
+      // The first chunk, when asked for and a DataNode could take it.
+      chunk: optional(chunkGrant),
+    }),
   },
   ADD_CHUNK: {
     opcode: 14,
@@ -131,12 +146,7 @@ export const Messages = {
       // An uncommitted chunk whose pipeline failed: the new chunk takes its place.
       replacesChunkId: optional(u64()),
     }),
-    response: object({
-      chunkId: u64(),
-      generation: u64(),
-      pipeline: array(datanodeRef, { itemsMax: 64 }),
-      token,
-    }),
+    response: chunkGrant,
   },
   COMMIT_CHUNK: {
     opcode: 15,
@@ -153,7 +163,15 @@ export const Messages = {
   },
   COMPLETE: {
     opcode: 16,
-    request: object({ path, fileId: u64(), clientName: name }),
+    request: object({
+      path,
+      fileId: u64(),
+      clientName: name,
+      // The last chunk's COMMIT_CHUNK, sent along to save a round trip.
+      lastChunk: optional(
+        object({ chunkId: u64(), generation: u64(), size: uint(), xxh64: u64() }),
+      ),
+    }),
     response: empty,
   },
   ABANDON: {

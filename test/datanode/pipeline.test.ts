@@ -131,6 +131,8 @@ test("the first DataNode acknowledges bytes upstream as the whole pipeline has t
     "acks only grow",
   );
   assert.ok(acks.every((acked) => acked % frameBytes === 0 && acked <= bytes.byteLength));
+  // The last frame is acknowledged by the response alone.
+  assert.ok(acks.at(-1)! < bytes.byteLength, `last ack ${acks.at(-1)}`);
 });
 
 test("a frame with a wrong checksum is refused with CHECKSUM_MISMATCH naming the DataNode", async () => {

@@ -512,6 +512,63 @@ test("commitChunk records size and xxh64, and complete makes the file visible at
   }
 });
 
+test("a small file in two round trips: CREATE grants the first chunk, COMPLETE commits the last", async () => {
+  const harness = new Harness();
+  try {
+    const folder = await harness.folder();
+    const namenode = await harness.start(folder);
+    const client = await harness.client(namenode);
+    const datanodes = await Promise.all(
+      ["dn1", "dn2", "dn3"].map((id) => harness.datanode(namenode, id)),
+    );
+    const syncsBefore = namenode.store.syncCount;
+    const created = await client.request("CREATE", {
+      path: "/small",
+      clientName: "writer",
+      firstChunk: true,
+    });
+    const chunk = created.chunk;
+    assert.ok(chunk, "CREATE with firstChunk answers with a chunk");
+    assert.is(chunk.pipeline.length, 3);
+    verifyChunkToken(testSecret, chunk.token, {
+      chunkId: chunk.chunkId,
+      operation: "write",
+      generation: chunk.generation,
+    });
+    for (const datanode of datanodes) {
+      await datanode.report([{ id: chunk.chunkId, generation: chunk.generation, size: 4096 }]);
+    }
+    const base = { path: "/small", fileId: created.fileId, clientName: "writer" };
+    // A commit for a chunk the file does not have is refused, and the file stays unfinished.
+    const wrong = await rejection(
+      client.request("COMPLETE", {
+        ...base,
+        lastChunk: { chunkId: chunk.chunkId + 99n, generation: 1n, size: 4096, xxh64: 7n },
+      }),
+    );
+    assert.is(wrong.code, "NOT_FOUND");
+    assert.is((await rejection(client.request("STAT", { path: "/small" }))).code, "NOT_FOUND");
+    const last = { chunkId: chunk.chunkId, generation: chunk.generation, size: 4096, xxh64: 7n };
+    await client.request("COMPLETE", { ...base, lastChunk: last });
+    const { entry, chunks } = await client.request("STAT", { path: "/small" });
+    assert.is(entry.size, 4096);
+    assert.equal(
+      chunks.map(({ id, generation, size, xxh64 }) => ({ chunkId: id, generation, size, xxh64 })),
+      [last],
+    );
+    // Four records in two fdatasyncs: CREATE's two records share one, and so do COMPLETE's
+    // (the refused COMPLETE logged nothing).
+    assert.is(namenode.store.syncCount - syncsBefore, 2);
+    // Every record is in the log: the file comes back after a restart.
+    await namenode.stop();
+    const again = await harness.start(folder);
+    const reread = await harness.client(again);
+    assert.is((await reread.request("STAT", { path: "/small" })).entry.size, 4096);
+  } finally {
+    await harness.cleanup();
+  }
+});
+
 test("complete waits until a DataNode has reported each chunk, so a reader finds a replica", async () => {
   const harness = new Harness();
   try {
