@@ -121,7 +121,7 @@ function summary({ summary: figures }: NamenodeStatus): string {
     ["chunks", "Chunks", count(figures.chunks)],
     ["capacity", "Capacity (alive DataNodes)", size(figures.capacityBytes)],
     ["used", "Used", usage(figures.usedBytes, figures.capacityBytes)],
-    ["remaining", "Remaining", size(Math.max(0, figures.capacityBytes - figures.usedBytes))],
+    ["remaining", "Remaining", size(figures.remainingBytes)],
     [
       "datanode-counts",
       "DataNodes",
@@ -143,14 +143,15 @@ function datanodes(status: NamenodeStatus): string {
 <td>${escapeHtml(datanode.rack ?? "")}</td>
 <td class="datanode-state state-${state}">${state}</td>
 <td>${usage(datanode.usedBytes, datanode.capacityBytes)}</td>
+<td class="num" data-remaining-bytes="${datanode.remainingBytes}">${size(datanode.remainingBytes)}</td>
 <td class="num">${count(datanode.chunks)}</td>
 <td class="num">${count(datanode.activeTransfers)}</td>
 <td class="num">${(datanode.lastHeartbeatMsAgo / 1000).toFixed(1)} s ago</td>
 </tr>`;
   });
-  const empty = `<tr><td colspan="8">No DataNode has registered yet.</td></tr>`;
+  const empty = `<tr><td colspan="9">No DataNode has registered yet.</td></tr>`;
   return `<section id="datanodes"><h2>DataNodes</h2><table>
-<thead><tr><th>Id</th><th>Address</th><th>Rack</th><th>State</th><th>Used of capacity</th><th class="num">Replicas</th><th class="num">Transfers</th><th class="num">Last heartbeat</th></tr></thead>
+<thead><tr><th>Id</th><th>Address</th><th>Rack</th><th>State</th><th>Used of capacity</th><th class="num">Room left</th><th class="num">Replicas</th><th class="num">Transfers</th><th class="num">Last heartbeat</th></tr></thead>
 <tbody>${rows.length > 0 ? rows.join("") : empty}</tbody></table></section>`;
 }
 

@@ -35,6 +35,8 @@ export interface NamenodeStatus {
     /** Of the DataNodes that are alive. */
     capacityBytes: number;
     usedBytes: number;
+    /** Room left for chunks on the DataNodes that are alive. */
+    remainingBytes: number;
     datanodes: { live: number; dead: number; decommissioning: number; decommissioned: number };
   };
   datanodes: (ResponseOf<"DATANODE_REPORT">["datanodes"][number] & { activeTransfers: number })[];
@@ -132,11 +134,13 @@ export class NamenodeHttpStatus {
     const counts = { live: 0, dead: 0, decommissioning: 0, decommissioned: 0 };
     let capacityBytes = 0;
     let usedBytes = 0;
+    let remainingBytes = 0;
     for (const datanode of datanodes) {
       counts[datanode.state]++;
       if (datanode.state === "dead") continue;
       capacityBytes += datanode.capacityBytes;
       usedBytes += datanode.usedBytes;
+      remainingBytes += datanode.remainingBytes;
     }
     const copies = parts.replicationMonitor
       .pendingReplications()
@@ -152,6 +156,7 @@ export class NamenodeHttpStatus {
         chunks: namespace.chunkCount,
         capacityBytes,
         usedBytes,
+        remainingBytes,
         datanodes: counts,
       },
       datanodes,
