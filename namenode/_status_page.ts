@@ -109,7 +109,11 @@ function header(status: NamenodeStatus): string {
   const mode = status.safeMode
     ? `<span id="safe-mode" class="badge safe-mode" data-safe-mode="true">Safe mode</span>`
     : `<span id="safe-mode" class="badge" data-safe-mode="false">In service</span>`;
-  return `<header><h1>BigFS NameNode</h1>${mode}<span id="updated">Updated ${clock(status.generatedAtMs)} UTC</span></header>`;
+  const failed =
+    status.editLogFailure === undefined
+      ? ""
+      : `<span id="edit-log-failed" class="badge safe-mode" title="${escapeHtml(status.editLogFailure)}">Edit log failed: read-only until restarted</span>`;
+  return `<header><h1>BigFS NameNode</h1>${mode}${failed}<span id="updated">Updated ${clock(status.generatedAtMs)} UTC</span></header>`;
 }
 
 function summary({ summary: figures }: NamenodeStatus): string {

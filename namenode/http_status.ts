@@ -27,6 +27,8 @@ import type { RecentEvent } from "./recent_events.js";
 export interface NamenodeStatus {
   generatedAtMs: number;
   safeMode: boolean;
+  /** Why the edit log failed, once it has: the NameNode refuses every change until restarted. */
+  editLogFailure?: string;
   summary: {
     files: number;
     filesUnderConstruction: number;
@@ -103,11 +105,17 @@ export class NamenodeHttpStatus {
       port: parts.config.httpPort,
       metrics: this.metrics,
       logger: parts.logger,
-      health: () => ({
-        role: "namenode",
-        safeMode: parts.safeMode.active,
-        liveDatanodes: parts.registry.liveCount,
-      }),
+      health: () => {
+        const failure = parts.store.failure;
+        return {
+          // A NameNode whose edit log failed serves reads but refuses every change.
+          ...(failure === undefined ? {} : { status: "edit-log-failed" }),
+          role: "namenode",
+          safeMode: parts.safeMode.active,
+          liveDatanodes: parts.registry.liveCount,
+          ...(failure === undefined ? {} : { editLogFailure: failure.message }),
+        };
+      },
       pages: {
         "/": () => ({
           contentType: "text/html; charset=utf-8",
@@ -149,6 +157,7 @@ export class NamenodeHttpStatus {
     return {
       generatedAtMs: nowMs,
       safeMode: parts.safeMode.active,
+      ...(parts.store.failure === undefined ? {} : { editLogFailure: parts.store.failure.message }),
       summary: {
         files: namespace.fileCount,
         filesUnderConstruction: namespace.underConstructionCount,
