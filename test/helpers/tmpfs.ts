@@ -6,7 +6,7 @@
  * unmounted when it exits.
  */
 import { execFile, execFileSync } from "node:child_process";
-import { mkdtemp, open, rm, rmdir } from "node:fs/promises";
+import { mkdtemp, open, rm, rmdir, stat, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -32,6 +32,8 @@ export interface Tmpfs {
   fill(name?: string): Promise<number>;
   /** Removes a filler file: its space comes back. */
   free(name?: string): Promise<void>;
+  /** Cuts `bytes` (whole pages) off the end of a filler file: that much space comes back. */
+  shrink(bytes: number, name?: string): Promise<void>;
   /** Unmounts and removes the mount point. Safe to call more than once. */
   unmount(): Promise<void>;
 }
@@ -51,6 +53,12 @@ export async function mountTmpfs(sizeBytes: number): Promise<Tmpfs> {
     path,
     fill: (name = "filler") => fill(join(path, name)),
     free: (name = "filler") => rm(join(path, name)),
+    async shrink(bytes, name = "filler") {
+      const filler = join(path, name);
+      const { size } = await stat(filler);
+      if (bytes > size) throw new RangeError(`Cannot shrink ${filler} by ${bytes}: it has ${size}`);
+      await truncate(filler, size - bytes);
+    },
     unmount() {
       unmounting ??= (async () => {
         await run("umount", ["--lazy", path]);
