@@ -202,6 +202,15 @@ test("a checkpoint that cannot be written leaves the image and the log before it
     await tmpfs.free();
     await client.mkdir("/after");
     assert.ok((await names(client, "/")).includes("after"));
+
+    // With no room at all, not even the new log segment of the stop's checkpoint fits.
+    await tmpfs.fill();
+    const stoppedFull = cluster.namenode;
+    await cluster.restartNamenode();
+    assert.ok(stoppedFull.lines.some((line) => line.msg === "checkpoint failed"));
+    assert.equal(await images(), imagesBefore);
+    assert.equal(await names(client, "/"), ["after", "dirs"]);
+    assert.is((await names(client, "/dirs")).length, 150);
   });
 });
 
