@@ -9,9 +9,11 @@ const jsonFlag = { json: { type: "boolean" } } as const;
 const report: CommandSpec = {
   name: "report",
   usage: "[--json]",
-  summary: "Show every DataNode: id, address, state, capacity, use, chunks, heartbeat.",
+  summary: "Show every DataNode: id, address, state, capacity, use, room left, chunks, heartbeat.",
   details:
-    "Flags:\n  --json   print { datanodes: [{ id, address, rack?, state, capacityBytes, usedBytes, chunks, lastHeartbeatMsAgo, decommissionRemaining? }] }",
+    "REMAINING is the room left for chunks: capacity less use, or the disk's free space when\n" +
+    "that is less (a shared or full disk). A DataNode without room for a chunk gets none.\n\n" +
+    "Flags:\n  --json   print { datanodes: [{ id, address, rack?, state, capacityBytes, usedBytes, remainingBytes, chunks, lastHeartbeatMsAgo, decommissionRemaining? }] }",
   flags: jsonFlag,
   args: { names: [], min: 0, max: 0 },
   async run({ client, flags, stdout }) {
@@ -41,6 +43,7 @@ const report: CommandSpec = {
         humanSize(node.capacityBytes),
         humanSize(node.usedBytes),
         percent(node.usedBytes, node.capacityBytes),
+        humanSize(node.remainingBytes),
         String(node.chunks),
         `${humanAgo(node.lastHeartbeatMsAgo)} ago`,
       ]);
@@ -52,10 +55,11 @@ const report: CommandSpec = {
         "CAPACITY",
         "USED",
         "USE%",
+        "REMAINING",
         "CHUNKS",
         "LAST HEARTBEAT",
       ];
-      text += `\n${formatTable([header, ...rows], { rightAligned: [4, 5, 6, 7] })}`;
+      text += `\n${formatTable([header, ...rows], { rightAligned: [4, 5, 6, 7, 8] })}`;
     }
     stdout.write(text);
     return 0;

@@ -32,6 +32,8 @@ export interface WriterHost {
   release(writer: ChunkWriter): void;
   /** Moves the finished temp file (of `fileBytes`) into place and indexes the replica. */
   commit(writer: ChunkWriter, meta: ChunkMeta, fileBytes: number): Promise<ReplicaInfo>;
+  /** Sees every error a write or finalise fails with, and returns it. */
+  refused(error: unknown): unknown;
 }
 
 type WriterState = "open" | "finalizing" | "finalized" | "failed" | "aborted";
@@ -140,7 +142,7 @@ export class ChunkWriter {
       await writeAll(this.#handle, bytes, this.#size);
     } catch (error) {
       await this.#discard("failed");
-      throw asNoSpace(error, `Cannot write chunk ${this.id}`);
+      throw this.#host.refused(asNoSpace(error, `Cannot write chunk ${this.id}`));
     }
     this.#hash(bytes, knownXxh64);
     this.#size += bytes.byteLength;
@@ -199,7 +201,7 @@ export class ChunkWriter {
       return info;
     } catch (error) {
       await this.#discard("failed");
-      throw asNoSpace(error, `Cannot finalize chunk ${this.id}`);
+      throw this.#host.refused(asNoSpace(error, `Cannot finalize chunk ${this.id}`));
     }
   }
 

@@ -18,13 +18,15 @@
  * - Space: {@linkcode ChunkStore.usedBytes} counts the files of finalised replicas plus what
  *   open writers have reserved; a reservation that would pass `capacityBytes` is `NO_SPACE`,
  *   as is `ENOSPC` from the disk. A failed write removes its temp file; nothing stored is
- *   touched.
+ *   touched, and `onNoSpace` is called so the DataNode can tell the NameNode at once.
+ *   {@linkcode ChunkStore.remainingBytes} is the room left: capacity less use, or the disk's
+ *   free space when that is less (see `_disk_space.ts`).
  *
  * @module
  */
 import { mkdir, open, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { BigFsError, createLogger, type Logger } from "#protocol";
+import { BigFsError, createLogger, isBigFsError, type Logger } from "#protocol";
 import {
   asNoSpace,
   assertU64,
@@ -46,6 +48,7 @@ import {
 } from "./_chunk_read.js";
 import { removeTempLeftovers, type StoredReplica, scanChunks } from "./_chunk_scan.js";
 import { ChunkWriter, type ReplicaInfo, type WriterHost } from "./_chunk_writer.js";
+import { diskFreeBytes } from "./_disk_space.js";
 import { FolderSyncs } from "./_folder_sync.js";
 
 export type { VerifyHooks } from "./_chunk_read.js";
@@ -58,6 +61,8 @@ export interface ChunkStoreOptions {
   /** Bytes per checksummed segment of new chunks; default 256 KiB. */
   segmentBytes?: number;
   logger?: Logger;
+  /** Called each time a write is refused `NO_SPACE` (the capacity or the disk is full). */
+  onNoSpace?: () => void;
 }
 
 /** A piece of a chunk, as {@linkcode ChunkStore.read} yields it. */
@@ -91,6 +96,7 @@ export class ChunkStore {
   readonly #capacityBytes: number;
   readonly #segmentBytes: number;
   readonly #logger: Logger;
+  readonly #onNoSpace: (() => void) | undefined;
   readonly #replicas: Map<bigint, StoredReplica>;
   /** Ids being written; `null` while the writer's temp file is being created. */
   readonly #writers = new Map<bigint, ChunkWriter | null>();
@@ -115,6 +121,7 @@ export class ChunkStore {
     this.#capacityBytes = options.capacityBytes;
     this.#segmentBytes = options.segmentBytes ?? segmentBytesDefault;
     this.#logger = logger;
+    this.#onNoSpace = options.onNoSpace;
     this.#replicas = replicas;
     this.#finalisedBytes = 0;
     for (const replica of replicas.values()) this.#finalisedBytes += replica.footprintBytes;
@@ -125,6 +132,7 @@ export class ChunkStore {
         if (this.#writers.get(writer.id) === writer) this.#release(writer.id);
       },
       commit: (writer, meta, fileBytes) => this.#commit(writer, meta, fileBytes),
+      refused: (error) => this.#refused(error),
     };
   }
 
@@ -177,6 +185,16 @@ export class ChunkStore {
     return this.#folderSyncs.syncs;
   }
 
+  /**
+   * Room left for chunks: capacity less use, or what the disk can still take when that is less
+   * (asked of the file system on each call).
+   */
+  async remainingBytes(): Promise<number> {
+    const left = Math.max(0, this.#capacityBytes - this.usedBytes);
+    const diskBytes = await diskFreeBytes(join(this.#dataDir, chunksFolderName));
+    return diskBytes === undefined ? left : Math.min(left, diskBytes);
+  }
+
   /** How many finalised replicas the store holds. */
   get chunkCount(): number {
     return this.#replicas.size;
@@ -224,7 +242,7 @@ export class ChunkStore {
       return writer;
     } catch (error) {
       this.#release(id);
-      throw asNoSpace(error, `Cannot write chunk ${id}`);
+      throw this.#refused(asNoSpace(error, `Cannot write chunk ${id}`));
     }
   }
 
@@ -312,6 +330,15 @@ export class ChunkStore {
     const writers = [...this.#writers.values()].filter((writer) => writer !== null);
     await Promise.allSettled(writers.map((writer) => writer.abort()));
     this.#logger.info({ abortedWriters: writers.length }, "chunk store closed");
+  }
+
+  /** Passes `error` on, telling `onNoSpace` first when it is `NO_SPACE`. */
+  #refused(error: unknown): unknown {
+    if (isBigFsError(error, "NO_SPACE")) {
+      this.#logger.warn({ err: error }, "chunk store is out of space");
+      this.#onNoSpace?.();
+    }
+    return error;
   }
 
   #assertOpen(action: string): void {

@@ -71,9 +71,15 @@ export class DataNode {
     const lock = await lockFolder(config.dataDir, "DataNode");
     let store: ChunkStore;
     let id: string;
+    let link: NameNodeLink | undefined;
     try {
       id = await loadOrCreateDataNodeId(config.dataDir);
-      store = await ChunkStore.open(config.dataDir, { capacityBytes: config.capacity, logger });
+      store = await ChunkStore.open(config.dataDir, {
+        capacityBytes: config.capacity,
+        logger,
+        // The NameNode learns at once, not at the next heartbeat, and stops placing chunks here.
+        onNoSpace: () => link?.heartbeatSoon(),
+      });
     } catch (error) {
       await lock.release();
       throw error;
@@ -138,7 +144,7 @@ export class DataNode {
       onCorrupt: reportCorrupt,
       ...(options.transfersMax === undefined ? {} : { transfersMax: options.transfersMax }),
     });
-    parts.link = new NameNodeLink({
+    parts.link = link = new NameNodeLink({
       namenode: config.namenode,
       secret: options.secret,
       datanodeId: id,

@@ -12,6 +12,11 @@
  * example after it restarted) registers again on the same connection. Corrupt replicas are
  * reported again after every registration until they are deleted, since a full report alone
  * would present them as healthy (see `_reports.ts`).
+ *
+ * Registration and heartbeats carry the space figures, the room left measured afresh each
+ * time. {@linkcode NameNodeLink.heartbeatSoon} sends the next heartbeat at once instead of at
+ * the end of the interval: when a write finds the disk full, the NameNode learns it before it
+ * places more chunks here (heartbeats asked for while one is on its way make one more).
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import {
@@ -32,6 +37,8 @@ export type DataNodeCommand = PushOf<"COMMANDS">["commands"][number];
 export interface ReplicaSource {
   readonly capacityBytes: number;
   readonly usedBytes: number;
+  /** Room left for chunks, measured now. */
+  remainingBytes(): Promise<number>;
   list(): IterableIterator<ReplicaInfo>;
 }
 
@@ -87,6 +94,10 @@ export class NameNodeLink {
   #registered = false;
   #registrations = 0;
   #loop: Promise<void> | undefined;
+  /** Set by {@linkcode heartbeatSoon}: the next pause between heartbeats is skipped. */
+  #heartbeatWanted = false;
+  /** Ends the pause between heartbeats early, while one runs. */
+  #endPause: (() => void) | undefined;
 
   constructor(options: NameNodeLinkOptions) {
     this.#options = options;
@@ -125,6 +136,12 @@ export class NameNodeLink {
   /** Reports a corrupt replica; again after each registration until it is removed. */
   reportCorrupt(chunkId: bigint, generation: bigint, reason: string): void {
     this.#reports.corrupt(chunkId, generation, reason);
+  }
+
+  /** Sends a heartbeat now (or right after the one on its way), not at the end of the interval. */
+  heartbeatSoon(): void {
+    this.#heartbeatWanted = true;
+    this.#endPause?.();
   }
 
   /** Stops heartbeats and closes the connection. */
@@ -186,6 +203,19 @@ export class NameNodeLink {
     return Math.round(ceilingMs / 2 + (Math.random() * ceilingMs) / 2);
   }
 
+  /** Waits `intervalMs`, or less when a heartbeat is wanted sooner, or until `signal` aborts. */
+  async #pause(intervalMs: number, signal: AbortSignal): Promise<void> {
+    if (!this.#heartbeatWanted) {
+      const early = new AbortController();
+      this.#endPause = () => early.abort();
+      await sleep(intervalMs, undefined, { signal: AbortSignal.any([signal, early.signal]) }).catch(
+        () => {},
+      );
+      this.#endPause = undefined;
+    }
+    this.#heartbeatWanted = false;
+  }
+
   async #register(connection: Connection): Promise<number> {
     const { replicas, datanodeId, address, rack, logger } = this.#options;
     this.#registered = false;
@@ -196,12 +226,14 @@ export class NameNodeLink {
       size,
     }));
     this.#reports.snapshotTaken(connection);
+    const remainingBytes = await replicas.remainingBytes();
     const response = await connection.request("REGISTER", {
       datanodeId,
       address,
       ...(rack === undefined ? {} : { rack }),
       capacityBytes: replicas.capacityBytes,
       usedBytes: replicas.usedBytes,
+      remainingBytes,
       chunks,
     });
     this.#registered = true;
@@ -225,13 +257,15 @@ export class NameNodeLink {
     let intervalMs = initialIntervalMs;
     let failures = 0;
     while (!signal.aborted && !connection.closed) {
-      await sleep(intervalMs, undefined, { signal }).catch(() => {});
+      await this.#pause(intervalMs, signal);
       if (signal.aborted || connection.closed) return;
       try {
+        const remainingBytes = await replicas.remainingBytes();
         const { commands } = await connection.request("HEARTBEAT", {
           datanodeId,
           capacityBytes: replicas.capacityBytes,
           usedBytes: replicas.usedBytes,
+          remainingBytes,
           activeTransfers: this.#options.activeTransfers(),
         });
         failures = 0;

@@ -142,6 +142,11 @@ export function registerNamenodeMetrics(registry: Registry, source: NamenodeMetr
   gauge("bigfs_namenode_edit_log_txid", "The newest change's transaction id", () =>
     Number(parts.store.lastTxid),
   );
+  gauge(
+    "bigfs_namenode_edit_log_failed",
+    "1 once an edit-log write or sync failed: every change is refused until a restart",
+    () => (parts.store.failure === undefined ? 0 : 1),
+  );
   const stats = () => parts.replicationMonitor.stats();
   labelled(
     "bigfs_namenode_replication_queue_chunks",

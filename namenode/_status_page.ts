@@ -109,7 +109,11 @@ function header(status: NamenodeStatus): string {
   const mode = status.safeMode
     ? `<span id="safe-mode" class="badge safe-mode" data-safe-mode="true">Safe mode</span>`
     : `<span id="safe-mode" class="badge" data-safe-mode="false">In service</span>`;
-  return `<header><h1>BigFS NameNode</h1>${mode}<span id="updated">Updated ${clock(status.generatedAtMs)} UTC</span></header>`;
+  const failed =
+    status.editLogFailure === undefined
+      ? ""
+      : `<span id="edit-log-failed" class="badge safe-mode" title="${escapeHtml(status.editLogFailure)}">Edit log failed: read-only until restarted</span>`;
+  return `<header><h1>BigFS NameNode</h1>${mode}${failed}<span id="updated">Updated ${clock(status.generatedAtMs)} UTC</span></header>`;
 }
 
 function summary({ summary: figures }: NamenodeStatus): string {
@@ -121,7 +125,7 @@ function summary({ summary: figures }: NamenodeStatus): string {
     ["chunks", "Chunks", count(figures.chunks)],
     ["capacity", "Capacity (alive DataNodes)", size(figures.capacityBytes)],
     ["used", "Used", usage(figures.usedBytes, figures.capacityBytes)],
-    ["remaining", "Remaining", size(Math.max(0, figures.capacityBytes - figures.usedBytes))],
+    ["remaining", "Remaining", size(figures.remainingBytes)],
     [
       "datanode-counts",
       "DataNodes",
@@ -143,14 +147,15 @@ function datanodes(status: NamenodeStatus): string {
 <td>${escapeHtml(datanode.rack ?? "")}</td>
 <td class="datanode-state state-${state}">${state}</td>
 <td>${usage(datanode.usedBytes, datanode.capacityBytes)}</td>
+<td class="num" data-remaining-bytes="${datanode.remainingBytes}">${size(datanode.remainingBytes)}</td>
 <td class="num">${count(datanode.chunks)}</td>
 <td class="num">${count(datanode.activeTransfers)}</td>
 <td class="num">${(datanode.lastHeartbeatMsAgo / 1000).toFixed(1)} s ago</td>
 </tr>`;
   });
-  const empty = `<tr><td colspan="8">No DataNode has registered yet.</td></tr>`;
+  const empty = `<tr><td colspan="9">No DataNode has registered yet.</td></tr>`;
   return `<section id="datanodes"><h2>DataNodes</h2><table>
-<thead><tr><th>Id</th><th>Address</th><th>Rack</th><th>State</th><th>Used of capacity</th><th class="num">Replicas</th><th class="num">Transfers</th><th class="num">Last heartbeat</th></tr></thead>
+<thead><tr><th>Id</th><th>Address</th><th>Rack</th><th>State</th><th>Used of capacity</th><th class="num">Room left</th><th class="num">Replicas</th><th class="num">Transfers</th><th class="num">Last heartbeat</th></tr></thead>
 <tbody>${rows.length > 0 ? rows.join("") : empty}</tbody></table></section>`;
 }
 

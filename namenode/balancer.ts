@@ -180,6 +180,8 @@ export class Balancer {
       ) {
         continue;
       }
+      // The target's disk may hold less than its capacity says (it is shared, or full).
+      if ((registry.get(target.id)?.effectiveRemainingBytes ?? 0) < sizeBytes) continue;
       const good = chunkMap.liveReplicas(chunkId);
       if (!good.includes(source.id) || chunkMap.corruptReplicas(chunkId).length > 0) continue;
       const counted = good.filter((id) => registry.isWritable(id));

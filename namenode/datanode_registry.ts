@@ -16,8 +16,11 @@
  *   `commandsQueuedMax` and leave at most `commandsPerHeartbeatMax` at a time.
  * - Placement between heartbeats uses *effective* figures: the reported used bytes and active
  *   transfers plus what was scheduled on the DataNode since its last heartbeat (HDFS's
- *   blocksScheduled), so back-to-back placements spread out. A heartbeat reports the real
- *   figures and clears what was scheduled.
+ *   blocksScheduled), and the reported remaining bytes less it, so back-to-back placements
+ *   spread out. A heartbeat reports the real figures and clears what was scheduled.
+ * - Remaining bytes are what the DataNode says it can still take: its capacity less its use,
+ *   or less when its disk has less free space (the disk is shared, or smaller than the
+ *   capacity flag says). A DataNode that sends none is taken to have capacity less use.
  */
 import type { datanodeCommand, ResponseOf, schema } from "#protocol";
 
@@ -42,11 +45,15 @@ export interface DatanodeRegistration {
   rack?: string;
   capacityBytes: number;
   usedBytes: number;
+  /** Room left for chunks; default capacity less use. */
+  remainingBytes?: number;
 }
 /** What a DataNode says in a heartbeat. */
 export interface HeartbeatStats {
   capacityBytes: number;
   usedBytes: number;
+  /** Room left for chunks; default capacity less use. */
+  remainingBytes?: number;
   activeTransfers: number;
 }
 /** `new`: never seen; `returned`: was dead; `reregistered`: was live (it restarted quickly). */
@@ -63,6 +70,10 @@ export interface DatanodeView {
   readonly usedBytes: number;
   /** Reported plus scheduled since the last heartbeat. */
   readonly effectiveUsedBytes: number;
+  /** Room left for chunks, as last reported. */
+  readonly remainingBytes: number;
+  /** Reported less what was scheduled since the last heartbeat, at least 0. */
+  readonly effectiveRemainingBytes: number;
   /** Reported plus scheduled since the last heartbeat. */
   readonly activeTransfers: number;
   readonly lastHeartbeatMs: number;
@@ -88,6 +99,7 @@ interface Datanode {
   admin: AdminState;
   capacityBytes: number;
   usedBytes: number;
+  remainingBytes: number;
   activeTransfers: number;
   scheduledBytes: number;
   scheduledTransfers: number;
@@ -140,6 +152,7 @@ export class DatanodeRegistry {
       admin: "normal",
       capacityBytes: 0,
       usedBytes: 0,
+      remainingBytes: 0,
       activeTransfers: 0,
       scheduledBytes: 0,
       scheduledTransfers: 0,
@@ -155,6 +168,7 @@ export class DatanodeRegistry {
     node.rack = info.rack;
     node.capacityBytes = info.capacityBytes;
     node.usedBytes = info.usedBytes;
+    node.remainingBytes = remainingOf(info);
     node.activeTransfers = 0;
     node.scheduledBytes = 0;
     node.scheduledTransfers = 0;
@@ -176,6 +190,7 @@ export class DatanodeRegistry {
     if (!node?.alive) return undefined;
     node.capacityBytes = stats.capacityBytes;
     node.usedBytes = stats.usedBytes;
+    node.remainingBytes = remainingOf(stats);
     node.activeTransfers = stats.activeTransfers;
     node.scheduledBytes = 0;
     node.scheduledTransfers = 0;
@@ -286,6 +301,7 @@ export class DatanodeRegistry {
       state: stateOf(node),
       capacityBytes: node.capacityBytes,
       usedBytes: node.usedBytes,
+      remainingBytes: node.remainingBytes,
       chunks: chunksOf(node.id),
       lastHeartbeatMsAgo: Math.max(0, nowMs - node.lastHeartbeatMs),
     }));
@@ -312,9 +328,21 @@ function view(node: Datanode): DatanodeView {
     capacityBytes: node.capacityBytes,
     usedBytes: node.usedBytes,
     effectiveUsedBytes: node.usedBytes + node.scheduledBytes,
+    remainingBytes: node.remainingBytes,
+    effectiveRemainingBytes: Math.max(0, node.remainingBytes - node.scheduledBytes),
     activeTransfers: node.activeTransfers + node.scheduledTransfers,
     lastHeartbeatMs: node.lastHeartbeatMs,
   };
+}
+
+/** What a DataNode says it can still take; without a figure, capacity less use. */
+function remainingOf(figures: {
+  capacityBytes: number;
+  usedBytes: number;
+  remainingBytes?: number;
+}): number {
+  const left = Math.max(0, figures.capacityBytes - figures.usedBytes);
+  return figures.remainingBytes === undefined ? left : Math.min(left, figures.remainingBytes);
 }
 
 function positive(value: number, name: string, max = Number.MAX_SAFE_INTEGER): number {

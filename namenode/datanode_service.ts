@@ -6,6 +6,10 @@
  * command at once. Corrupt replicas are remembered and never handed to readers; deleting
  * them waits until good copies exist (the replication monitor's job). Every replica added or
  * removed is told to the replication monitor: it may finish a copy or a delete under way.
+ *
+ * A DataNode whose remaining bytes drop below the default chunk size is logged (and shown
+ * among the recent events) as out of room, and again when a later heartbeat reports room:
+ * placement passes it over meanwhile (see `placement.ts`).
  */
 import { BigFsError, type Routes } from "#protocol";
 import type { ReplicaProblem } from "./chunk_map.js";
@@ -41,6 +45,35 @@ export function datanodeRoutes(parts: NamenodeParts): Routes {
     }
   }
 
+  /** Logs a DataNode running out of room for a chunk, or having room again. */
+  function noteRoom(datanodeId: string, remainingBeforeBytes: number | undefined): void {
+    const view = registry.get(datanodeId);
+    if (view === undefined) return;
+    const chunkBytes = parts.config.chunkSize;
+    const wasFull = remainingBeforeBytes !== undefined && remainingBeforeBytes < chunkBytes;
+    const isFull = view.remainingBytes < chunkBytes;
+    if (wasFull === isFull) return;
+    const figures = {
+      datanode: datanodeId,
+      remainingBytes: view.remainingBytes,
+      usedBytes: view.usedBytes,
+      capacityBytes: view.capacityBytes,
+    };
+    if (isFull) {
+      logger.warn(figures, "DataNode has no room for a chunk: no new chunks are placed on it");
+    } else {
+      logger.info(figures, "DataNode has room for chunks again");
+    }
+    parts.events.add({
+      timeMs: parts.now(),
+      kind: isFull ? "datanode-full" : "datanode-has-room",
+      message: isFull
+        ? `DataNode ${datanodeId} has no room for a chunk (${view.remainingBytes} bytes left): no new chunks go there`
+        : `DataNode ${datanodeId} has room for chunks again (${view.remainingBytes} bytes left)`,
+      datanode: datanodeId,
+    });
+  }
+
   function knownDatanode(datanodeId: string): void {
     if (registry.get(datanodeId) === undefined) {
       throw new BigFsError(
@@ -54,12 +87,14 @@ export function datanodeRoutes(parts: NamenodeParts): Routes {
     PING: async () => ({ timeMs: parts.now() }),
 
     REGISTER: async (body) => {
+      const remainingBefore = registry.get(body.datanodeId)?.remainingBytes;
       const outcome = registry.register(
         {
           datanodeId: body.datanodeId,
           address: body.address,
           capacityBytes: body.capacityBytes,
           usedBytes: body.usedBytes,
+          ...(body.remainingBytes === undefined ? {} : { remainingBytes: body.remainingBytes }),
           ...(body.rack === undefined ? {} : { rack: body.rack }),
         },
         parts.now(),
@@ -92,16 +127,19 @@ export function datanodeRoutes(parts: NamenodeParts): Routes {
           datanode: body.datanodeId,
         });
       }
+      noteRoom(body.datanodeId, remainingBefore);
       parts.updateSafeMode();
       return { heartbeatIntervalMs: parts.config.heartbeatInterval };
     },
 
     HEARTBEAT: async (body) => {
+      const remainingBefore = registry.get(body.datanodeId)?.remainingBytes;
       const commands = registry.heartbeat(
         body.datanodeId,
         {
           capacityBytes: body.capacityBytes,
           usedBytes: body.usedBytes,
+          ...(body.remainingBytes === undefined ? {} : { remainingBytes: body.remainingBytes }),
           activeTransfers: body.activeTransfers,
         },
         parts.now(),
@@ -112,6 +150,7 @@ export function datanodeRoutes(parts: NamenodeParts): Routes {
           `Cannot take a heartbeat from DataNode ${body.datanodeId}: unknown or declared dead; register again`,
         );
       }
+      noteRoom(body.datanodeId, remainingBefore);
       return { commands };
     },
 

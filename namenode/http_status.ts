@@ -27,6 +27,8 @@ import type { RecentEvent } from "./recent_events.js";
 export interface NamenodeStatus {
   generatedAtMs: number;
   safeMode: boolean;
+  /** Why the edit log failed, once it has: the NameNode refuses every change until restarted. */
+  editLogFailure?: string;
   summary: {
     files: number;
     filesUnderConstruction: number;
@@ -35,6 +37,8 @@ export interface NamenodeStatus {
     /** Of the DataNodes that are alive. */
     capacityBytes: number;
     usedBytes: number;
+    /** Room left for chunks on the DataNodes that are alive. */
+    remainingBytes: number;
     datanodes: { live: number; dead: number; decommissioning: number; decommissioned: number };
   };
   datanodes: (ResponseOf<"DATANODE_REPORT">["datanodes"][number] & { activeTransfers: number })[];
@@ -101,11 +105,17 @@ export class NamenodeHttpStatus {
       port: parts.config.httpPort,
       metrics: this.metrics,
       logger: parts.logger,
-      health: () => ({
-        role: "namenode",
-        safeMode: parts.safeMode.active,
-        liveDatanodes: parts.registry.liveCount,
-      }),
+      health: () => {
+        const failure = parts.store.failure;
+        return {
+          // A NameNode whose edit log failed serves reads but refuses every change.
+          ...(failure === undefined ? {} : { status: "edit-log-failed" }),
+          role: "namenode",
+          safeMode: parts.safeMode.active,
+          liveDatanodes: parts.registry.liveCount,
+          ...(failure === undefined ? {} : { editLogFailure: failure.message }),
+        };
+      },
       pages: {
         "/": () => ({
           contentType: "text/html; charset=utf-8",
@@ -132,11 +142,13 @@ export class NamenodeHttpStatus {
     const counts = { live: 0, dead: 0, decommissioning: 0, decommissioned: 0 };
     let capacityBytes = 0;
     let usedBytes = 0;
+    let remainingBytes = 0;
     for (const datanode of datanodes) {
       counts[datanode.state]++;
       if (datanode.state === "dead") continue;
       capacityBytes += datanode.capacityBytes;
       usedBytes += datanode.usedBytes;
+      remainingBytes += datanode.remainingBytes;
     }
     const copies = parts.replicationMonitor
       .pendingReplications()
@@ -145,6 +157,7 @@ export class NamenodeHttpStatus {
     return {
       generatedAtMs: nowMs,
       safeMode: parts.safeMode.active,
+      ...(parts.store.failure === undefined ? {} : { editLogFailure: parts.store.failure.message }),
       summary: {
         files: namespace.fileCount,
         filesUnderConstruction: namespace.underConstructionCount,
@@ -152,6 +165,7 @@ export class NamenodeHttpStatus {
         chunks: namespace.chunkCount,
         capacityBytes,
         usedBytes,
+        remainingBytes,
         datanodes: counts,
       },
       datanodes,

@@ -199,7 +199,11 @@ export class NameNode implements NamenodeParts {
     applied?: (result: OpResult) => void,
   ): Promise<OpResult> {
     this.safeMode.check(action);
-    const { result, durable } = this.store.commit(op);
+    const target = targetOf(op, this.store.namespace);
+    const { result, durable } = this.store.commit(
+      op,
+      action.includes(target) ? action : `${action} ${target}`,
+    );
     if (op.op === "complete" || op.op === "abandon") this.leases.remove(op.fileId);
     for (const file of result.abandonedFiles) this.leases.remove(file.fileId);
     if (op.op === "setReplication") {
@@ -392,6 +396,21 @@ export class NameNode implements NamenodeParts {
       this.logger.info("NameNode stopped");
     })();
     return this.#stopping;
+  }
+}
+
+/** What a change is to, for errors: its path (or paths), else its file's path or id. */
+function targetOf(op: NamespaceOp, namespace: NamespaceStore["namespace"]): string {
+  switch (op.op) {
+    case "rename":
+      return `${op.source} to ${op.destination}`;
+    case "mkdir":
+    case "create":
+    case "delete":
+    case "setReplication":
+      return op.path;
+    default:
+      return namespace.file(op.fileId)?.path ?? `file ${op.fileId}`;
   }
 }
 

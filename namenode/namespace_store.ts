@@ -140,15 +140,26 @@ export class NamespaceStore {
     return this.#log.lastTxid;
   }
 
+  /** Why the edit log failed, once it has: every change since was refused. */
+  get failure(): Error | undefined {
+    return this.#failure;
+  }
+
   /**
    * Applies a change and resolves once it is durable. A change the namespace refuses throws
-   * its `BigFsError` and is not logged; a log failure rejects with `UNAVAILABLE`.
+   * its `BigFsError` and is not logged; a log failure rejects with `UNAVAILABLE`, and so does
+   * every later change (thrown at once). `action` names the change in those errors, such as
+   * `create a directory /a`.
    */
-  commit(op: NamespaceOp): { result: OpResult; durable: Promise<void> } {
+  commit(
+    op: NamespaceOp,
+    action = "change the namespace",
+  ): { result: OpResult; durable: Promise<void> } {
     if (this.#failure) {
       throw new BigFsError(
         "UNAVAILABLE",
-        `Cannot change the namespace: the edit log failed earlier (${this.#failure.message}); fix the disk and restart the NameNode`,
+        `Cannot ${action}: the edit log failed earlier (${this.#failure.message}); the NameNode is read-only until its disk is fixed and it is restarted`,
+        { cause: this.#failure },
       );
     }
     const result = this.namespace.apply(op);
@@ -163,7 +174,11 @@ export class NamespaceStore {
           this.#failure = error;
           this.#logger.fatal({ err: error }, "edit log failed: refusing every further change");
         }
-        throw new BigFsError("UNAVAILABLE", `Cannot make the change durable: ${error.message}`);
+        throw new BigFsError(
+          "UNAVAILABLE",
+          `Cannot ${action}: the edit log could not make it durable (${error.message}); the NameNode is read-only until its disk is fixed and it is restarted`,
+          { cause: error },
+        );
       },
     );
     return { result, durable };

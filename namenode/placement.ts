@@ -2,7 +2,11 @@
  * Placement: which DataNodes get a new chunk's replicas, in pipeline order.
  *
  * - Only live DataNodes in normal service (not decommissioning), not excluded, with room for
- *   the chunk and at least `minFreeRatio` (default 5%) of their capacity still free after it.
+ *   the chunk and at least `minFreeRatio` (default 5%) of their capacity still free after it,
+ *   and whose disk has room for the chunk: their effective remaining bytes (what the DataNode
+ *   last reported, less what was scheduled on it since) are at least the chunk size. A
+ *   DataNode whose disk filled up (its heartbeat reports little remaining) gets nothing new
+ *   until a heartbeat reports room again.
  * - Load is one score: the share of the disk in use plus `transferWeight` (default 0.05) per
  *   active transfer, so each transfer under way weighs like 5% of a disk. Both figures are
  *   the registry's effective ones, scheduled work included.
@@ -22,7 +26,13 @@ import type { DatanodeView } from "./datanode_registry.js";
 /** What placement looks at in a DataNode; the registry's views have it all. */
 export type PlacementCandidate = Pick<
   DatanodeView,
-  "id" | "rack" | "state" | "capacityBytes" | "effectiveUsedBytes" | "activeTransfers"
+  | "id"
+  | "rack"
+  | "state"
+  | "capacityBytes"
+  | "effectiveUsedBytes"
+  | "effectiveRemainingBytes"
+  | "activeTransfers"
 >;
 
 /** Options for {@linkcode choosePipeline}. */
@@ -64,6 +74,7 @@ export function choosePipeline<T extends PlacementCandidate>(
     const freeAfterBytes = node.capacityBytes - node.effectiveUsedBytes - chunkSizeBytes;
     const reserveBytes = Math.max(0, minFreeRatio * node.capacityBytes);
     if (node.capacityBytes <= 0 || freeAfterBytes < reserveBytes) continue;
+    if (node.effectiveRemainingBytes < chunkSizeBytes) continue;
     const score =
       node.effectiveUsedBytes / node.capacityBytes + transferWeight * node.activeTransfers;
     eligible.push({ node, rack: node.rack ?? defaultRack, score });

@@ -1,6 +1,6 @@
 /**
  * The NameNode's recent events, for its status page: DataNodes registering, dying and
- * returning, corrupt replicas, leaving safe mode. A ring buffer: the newest `eventsMax` are
+ * returning, running out of room and having room again, corrupt replicas, leaving safe mode. A ring buffer: the newest `eventsMax` are
  * kept and older ones are dropped, so a flapping DataNode cannot grow memory. The log keeps
  * the full history; this is what an operator glancing at the page wants to see first.
  */
@@ -10,6 +10,8 @@ export type RecentEventKind =
   | "datanode-registered"
   | "datanode-dead"
   | "datanode-returned"
+  | "datanode-full"
+  | "datanode-has-room"
   | "corrupt-replica"
   | "safe-mode-left";
 

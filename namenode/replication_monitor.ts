@@ -538,6 +538,7 @@ export class ReplicationMonitor {
     for (const target of targets) {
       target.activeTransfers++;
       target.effectiveUsedBytes += chunk.size;
+      target.effectiveRemainingBytes = Math.max(0, target.effectiveRemainingBytes - chunk.size);
     }
     return targets.length < needed ? "blocked" : "scheduled";
   }

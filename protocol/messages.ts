@@ -213,6 +213,8 @@ export const Messages = {
           state: oneOf("live", "dead", "decommissioning", "decommissioned"),
           capacityBytes: uint(),
           usedBytes: uint(),
+          // Room left for chunks: the smaller of capacity less use and the disk's free space.
+          remainingBytes: uint(),
           chunks: uint(),
           lastHeartbeatMsAgo: uint(),
           // While decommissioning: chunks on it that still need a copy elsewhere, as of the
@@ -292,6 +294,9 @@ export const Messages = {
       rack: optional(name),
       capacityBytes: uint(),
       usedBytes: uint(),
+      // The smaller of capacity less use and the free space of the disk the chunks are on;
+      // absent: capacity less use.
+      remainingBytes: optional(uint()),
       chunks: array(replicaReport, { itemsMax: 10_000_000 }),
     }),
     response: object({ heartbeatIntervalMs: uint() }),
@@ -302,6 +307,8 @@ export const Messages = {
       datanodeId,
       capacityBytes: uint(),
       usedBytes: uint(),
+      // As in REGISTER.
+      remainingBytes: optional(uint()),
       activeTransfers: uint(),
     }),
     response: object({ commands: array(datanodeCommand, { itemsMax: 1024 }) }),

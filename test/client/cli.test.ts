@@ -398,6 +398,7 @@ test("report --json lists every DataNode with the documented fields", async () =
       "state",
       "capacityBytes",
       "usedBytes",
+      "remainingBytes",
       "chunks",
       "lastHeartbeatMsAgo",
     ]) {

@@ -19,9 +19,9 @@ class World {
   readonly nodes = new Set<DataNode>();
   readonly connections: Connection[] = [];
 
-  static async create(): Promise<World> {
+  static async create(heartbeatIntervalMs = 50): Promise<World> {
     const world = new World();
-    world.namenode = await FakeNameNode.start({ secret, heartbeatIntervalMs: 50 });
+    world.namenode = await FakeNameNode.start({ secret, heartbeatIntervalMs });
     return world;
   }
 
@@ -71,8 +71,11 @@ class World {
   }
 }
 
-async function withWorld(body: (world: World) => Promise<void>): Promise<void> {
-  const world = await World.create();
+async function withWorld(
+  body: (world: World) => Promise<void>,
+  heartbeatIntervalMs?: number,
+): Promise<void> {
+  const world = await World.create(heartbeatIntervalMs);
   try {
     await body(world);
   } finally {
@@ -289,6 +292,28 @@ test("a write past the capacity fails with NO_SPACE and leaves stored chunks int
       what: "the temp files to be removed",
     });
   });
+});
+
+test("a write refused NO_SPACE sends a heartbeat at once, with the room left", async () => {
+  // Heartbeats are an hour apart: any heartbeat in this test is one sent early.
+  await withWorld(async (world) => {
+    const node = await world.start(await world.folder(), ["--capacity", "1MiB"]);
+    const registered = world.namenode.registersOf(node.id).at(-1)!;
+    assert.ok(registered.remainingBytes !== undefined && registered.remainingBytes > 900 * 1024);
+    const client = await world.connect(node);
+    await writeChunk(client, chunkBytes(600 * 1024), { secret, chunkId: 71n });
+    assert.is(world.namenode.heartbeats.length, 0, "no heartbeat is due for an hour");
+    const error = await rejection(
+      writeChunk(client, chunkBytes(600 * 1024), { secret, chunkId: 72n }),
+    );
+    assert.is(error.code, "NO_SPACE");
+    const heartbeat = await waitFor(
+      () => world.namenode.heartbeats.find((beat) => beat.datanodeId === node.id),
+      5_000,
+      { what: "a heartbeat sent because the write found no room" },
+    );
+    assert.ok(heartbeat.remainingBytes! < 600 * 1024, `remaining ${heartbeat.remainingBytes}`);
+  }, 3_600_000);
 });
 
 test("a restart keeps the id and every chunk, and registers again with a full report", async () => {

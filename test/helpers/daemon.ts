@@ -69,16 +69,15 @@ export function startDaemon(
   child.stderr!.setEncoding("utf8").on("data", (text: string) => {
     stderr += text;
   });
+  // Set before the waiters wake, so one waiting for a line sees the exit at once.
+  let exitValue: number | string | undefined;
   const exited = new Promise<number | string>((resolveExit) => {
     child.on("exit", (code, signal) => {
       running.delete(child);
-      resolveExit(code ?? signal ?? "unknown");
+      exitValue = code ?? signal ?? "unknown";
+      resolveExit(exitValue);
       for (const wake of waiters) wake();
     });
-  });
-  let exitValue: number | string | undefined;
-  exited.then((value) => {
-    exitValue = value;
   });
 
   const daemon: Daemon = {

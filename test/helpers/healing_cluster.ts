@@ -62,11 +62,17 @@ export class HealingCluster {
     let namenode: NamenodeProcess | undefined;
     let cluster: HealingCluster | undefined;
     try {
+      const given = options.namenodeFlags ?? [];
+      // A flag the test gives replaces the default of the same name (the NameNode refuses
+      // a flag given twice).
+      const defaults = [
+        ["--chunk-size", `${healingDefaults.chunkSizeBytes}`],
+        ["--heartbeat-interval", `${healingDefaults.heartbeatIntervalMs}ms`],
+        ["--dead-after", `${healingDefaults.deadAfterMs}ms`],
+      ].filter(([flag]) => !given.includes(flag!));
       namenode = await startNamenode(join(workspace.dir, "namenode"), workspace.secretFile, [
-        ...["--chunk-size", `${healingDefaults.chunkSizeBytes}`],
-        ...["--heartbeat-interval", `${healingDefaults.heartbeatIntervalMs}ms`],
-        ...["--dead-after", `${healingDefaults.deadAfterMs}ms`],
-        ...(options.namenodeFlags ?? []),
+        ...defaults.flat(),
+        ...given,
       ]);
       const client = await BigFsClient.connect({
         namenode: { host: "127.0.0.1", port: namenode.port },
@@ -97,12 +103,16 @@ export class HealingCluster {
     return `127.0.0.1:${this.namenode.port}`;
   }
 
-  /** Starts a DataNode in a new slot with an empty folder; resolves with its index once live. */
-  async addDatanode(): Promise<number> {
+  /**
+   * Starts a DataNode in a new slot with an empty folder (by default one in the cluster's
+   * folder; `dataDir` may be elsewhere, such as a small file system the test mounted and
+   * unmounts after {@linkcode stop}); resolves with its index once live.
+   */
+  async addDatanode(options: { dataDir?: string } = {}): Promise<number> {
     const index = this.slots.length;
     const slot: DatanodeSlot = {
       index,
-      dataDir: join(this.#workspace.dir, `datanode-${index}`),
+      dataDir: options.dataDir ?? join(this.#workspace.dir, `datanode-${index}`),
       id: "",
       process: undefined,
     };

@@ -24,6 +24,11 @@ export interface ProcessClusterOptions {
   /** More flags for every DataNode, such as `--capacity`; not a default one again (refused). */
   datanodeFlags?: readonly string[];
   /**
+   * The NameNode's data folder; default `namenode/` in the cluster's folder. One elsewhere
+   * (such as a small file system the test mounted) is left in place by {@linkcode stop}.
+   */
+  namenodeDataDir?: string;
+  /**
    * What to wait for before resolving: `"registered"` (default) until the NameNode counts every
    * DataNode live; `"listening"` until each DataNode process listens; `"nothing"` resolves once
    * the NameNode listens and the DataNode processes are spawned (await
@@ -59,6 +64,7 @@ export class ProcessCluster {
   /** Resolves once every DataNode process of the start listens. */
   datanodesListening: Promise<void> = Promise.resolve();
   #namenode: Daemon;
+  /** The flags the NameNode is started with, its data folder among them. */
   readonly #namenodeFlags: readonly string[];
   readonly #datanodeFlags: readonly string[];
   /** By index; `undefined` while that DataNode is down. */
@@ -95,6 +101,7 @@ export class ProcessCluster {
     // newline byte is trimmed.
     const secret = await loadSecret(workspace.secretFile);
     const namenodeFlags = [
+      ...["--data-dir", options.namenodeDataDir ?? join(workspace.dir, "namenode")],
       "--chunk-size",
       "64KiB",
       "--heartbeat-interval",
@@ -108,7 +115,7 @@ export class ProcessCluster {
       let started: { daemon: Daemon; port: number } | undefined;
       for (let attempt = 1; started === undefined; attempt++) {
         const port = await freePort();
-        const daemon = await spawnNamenode(workspace, port, namenodeFlags);
+        const daemon = await spawnNamenode(workspace.secretFile, port, namenodeFlags);
         if (daemon !== "port in use") started = { daemon, port };
         else if (attempt >= startAttemptsMax) {
           throw new Error(`Cannot start the NameNode: ${attempt} free ports were taken`);
@@ -227,17 +234,17 @@ export class ProcessCluster {
     await this.startDatanode(index);
   }
 
-  /** Stops (SIGTERM) the NameNode and starts it again on the same port and folder. */
-  async restartNamenode(): Promise<void> {
+  /**
+   * Stops (SIGTERM) the NameNode and starts it again on the same port and folder, after
+   * `whileStopped` (such as freeing its disk) when given.
+   */
+  async restartNamenode(whileStopped?: () => Promise<void>): Promise<void> {
     await this.#namenode.stop();
+    await whileStopped?.();
     // The port was ours a moment ago; someone may take it in between, but only briefly.
     const started = await waitFor(
       async () => {
-        const daemon = await spawnNamenode(
-          { dir: this.root, secretFile: this.secretFile },
-          this.namenodePort,
-          this.#namenodeFlags,
-        );
+        const daemon = await spawnNamenode(this.secretFile, this.namenodePort, this.#namenodeFlags);
         return daemon === "port in use" ? undefined : daemon;
       },
       10_000,
@@ -333,13 +340,12 @@ export class ProcessCluster {
 
 /** Starts a NameNode on `port`; "port in use" when it lost a race for the port. */
 async function spawnNamenode(
-  workspace: { dir: string; secretFile: string },
+  secretFile: string,
   port: number,
   flags: readonly string[],
 ): Promise<Daemon | "port in use"> {
   const daemon = startDaemon("namenode/main.js", [
-    ...["--data-dir", join(workspace.dir, "namenode"), "--secret-file", workspace.secretFile],
-    ...["--port", String(port), "--http-port", "0", ...flags],
+    ...["--secret-file", secretFile, "--port", String(port), "--http-port", "0", ...flags],
   ]);
   try {
     await daemon.waitForLine((line) => line.msg === "NameNode listening");

@@ -152,6 +152,29 @@ test("scheduled chunks raise effective use and transfers until the next heartbea
   assert.is(nodes.get("dn-1")!.activeTransfers, 1);
 });
 
+test("remaining bytes: as reported, never above capacity less use, less what was scheduled", () => {
+  const nodes = registry();
+  register(nodes, "dn-1");
+  assert.is(nodes.get("dn-1")!.remainingBytes, 100 * gib, "none reported: capacity less use");
+  // The disk holds other data: it has 3 GiB free though the capacity leaves 90 GiB.
+  nodes.heartbeat("dn-1", { ...stats, remainingBytes: 3 * gib }, 1);
+  assert.is(nodes.get("dn-1")!.remainingBytes, 3 * gib);
+  nodes.noteChunkScheduled("dn-1", gib);
+  nodes.noteChunkScheduled("dn-1", gib);
+  assert.is(nodes.get("dn-1")!.effectiveRemainingBytes, gib);
+  nodes.noteChunkScheduled("dn-1", 2 * gib);
+  assert.is(nodes.get("dn-1")!.effectiveRemainingBytes, 0, "never below zero");
+  nodes.heartbeat("dn-1", { ...stats, remainingBytes: 0 }, 2);
+  assert.is(nodes.get("dn-1")!.effectiveRemainingBytes, 0, "a full disk");
+  nodes.heartbeat("dn-1", { ...stats, remainingBytes: 500 * gib }, 3);
+  assert.is(nodes.get("dn-1")!.remainingBytes, 90 * gib, "capacity less use bounds it");
+  nodes.register(
+    { datanodeId: "dn-1", address: "h:1", capacityBytes: 10, usedBytes: 2, remainingBytes: 4 },
+    4,
+  );
+  assert.is(nodes.get("dn-1")!.remainingBytes, 4, "registration reports it too");
+});
+
 test("decommissioning keeps a DataNode live but not writable, across death and return", () => {
   const nodes = registry();
   register(nodes, "dn-1");
@@ -185,6 +208,7 @@ test("list gives DATANODE_REPORT entries with the time since the last heartbeat"
     state: "dead",
     capacityBytes: 100,
     usedBytes: 5,
+    remainingBytes: 95,
     chunks: 3,
     lastHeartbeatMsAgo: deadAfterMs + 1,
   });

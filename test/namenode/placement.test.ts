@@ -13,6 +13,7 @@ function node(id: string, fields: Partial<PlacementCandidate> = {}): PlacementCa
     state: "live",
     capacityBytes: 100 * gib,
     effectiveUsedBytes: 10 * gib,
+    effectiveRemainingBytes: 90 * gib,
     activeTransfers: 0,
     ...fields,
   };
@@ -48,7 +49,7 @@ test("a pipeline has distinct DataNodes", () => {
   assert.equal(ids(twice), ["a"]);
 });
 
-test("never a dead, decommissioning, full, nearly full or excluded DataNode", () => {
+test("never a dead, decommissioning, full, nearly full, full-disk or excluded DataNode", () => {
   const candidates = [
     node("dead", { state: "dead" }),
     node("leaving", { state: "decommissioning" }),
@@ -56,9 +57,11 @@ test("never a dead, decommissioning, full, nearly full or excluded DataNode", ()
     node("full", { effectiveUsedBytes: 100 * gib - chunkSizeBytes + 1 }),
     node("nearly-full", { effectiveUsedBytes: 96 * gib }),
     node("no-capacity", { capacityBytes: 0, effectiveUsedBytes: 0 }),
+    // Its capacity has room, but its disk (shared with other data) has not.
+    node("disk-full", { effectiveRemainingBytes: chunkSizeBytes - 1 }),
     node("excluded"),
     node("good-1"),
-    node("good-2", { effectiveUsedBytes: 90 * gib }),
+    node("good-2", { effectiveUsedBytes: 90 * gib, effectiveRemainingBytes: chunkSizeBytes }),
   ];
   for (let seed = 1; seed <= 50; seed++) {
     const chosen = choosePipeline(candidates, {

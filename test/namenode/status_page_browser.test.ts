@@ -38,7 +38,8 @@ interface PageView {
   loadMarker: unknown;
   stale: string | undefined;
   safeMode: string | undefined;
-  datanodes: { id: string; state: string; cells: string[] }[];
+  /** Each DataNode row's cells by their column's heading, so a new column moves nothing. */
+  datanodes: { id: string; state: string; cells: Record<string, string> }[];
   summary: Record<string, string>;
   chunkStatus: Record<string, string>;
   events: { kind: string; text: string }[];
@@ -88,9 +89,9 @@ test("the page lists every DataNode by id and address, each live", async () => {
   for (let index = 0; index < datanodeCount; index++) {
     const row = rowOf(view, cluster.idOf(index));
     assert.is(row.state, "live");
-    assert.is(row.cells[0], cluster.idOf(index));
-    assert.is(row.cells[1], advertisedAddressOf(index));
-    assert.is(row.cells[3], "live");
+    assert.is(row.cells.Id, cluster.idOf(index));
+    assert.is(row.cells.Address, advertisedAddressOf(index));
+    assert.is(row.cells.State, "live");
   }
   assert.is(view.summary["datanode-counts"], "3 live, 0 dead, 0 decommissioning, 0 decommissioned");
   assert.is(view.summary.capacity, formatSize(datanodeCount * capacityBytesEach));
@@ -126,9 +127,12 @@ test("after a small upload the summary counts the file, its chunks and the bytes
   }
   for (let index = 0; index < datanodeCount; index++) {
     const row = rowOf(view, cluster.idOf(index));
-    assert.is(row.cells[5], String(fileChunks), `replicas on DataNode ${index}`);
+    assert.is(row.cells.Replicas, String(fileChunks), `replicas on DataNode ${index}`);
     const usedHere = `${formatSize(footprints[index]!)} of ${formatSize(capacityBytesEach)}`;
-    assert.ok(row.cells[4]?.startsWith(usedHere), `DataNode ${index}: ${row.cells[4]}`);
+    assert.ok(
+      row.cells["Used of capacity"]?.startsWith(usedHere),
+      `DataNode ${index}: ${row.cells["Used of capacity"]}`,
+    );
   }
 });
 
@@ -153,7 +157,7 @@ test("a DataNode killed with SIGKILL shows as dead on the page, which refreshes 
   assert.is(view.loadMarker, "yes", "the page refreshed in place, it was not loaded again");
   assert.ok(view.generatedAtMs > before.generatedAtMs, "the figures are newer");
   assert.is(view.stale, "false", "the last refresh reached the NameNode");
-  assert.is(rowOf(view, victim).cells[3], "dead");
+  assert.is(rowOf(view, victim).cells.State, "dead");
   for (const index of [0, 2]) assert.is(rowOf(view, cluster.idOf(index)).state, "live");
   assert.is(view.summary["datanode-counts"], "2 live, 1 dead, 0 decommissioning, 0 decommissioned");
   assert.is(view.summary.capacity, formatSize(2 * capacityBytesEach), "alive DataNodes only");
@@ -228,6 +232,7 @@ async function readView(): Promise<PageView> {
         ]),
       );
     const window = status.ownerDocument.defaultView as unknown as Record<string, unknown>;
+    const headings = [...status.querySelectorAll("#datanodes thead th")].map(text);
     return {
       generatedAtMs: Number(status.getAttribute("data-generated-at-ms")),
       loadMarker: window[marker],
@@ -236,7 +241,12 @@ async function readView(): Promise<PageView> {
       datanodes: [...status.querySelectorAll("tr[data-datanode-id]")].map((row) => ({
         id: row.getAttribute("data-datanode-id") ?? "",
         state: row.getAttribute("data-state") ?? "",
-        cells: [...row.querySelectorAll("td")].map(text),
+        cells: Object.fromEntries(
+          [...row.querySelectorAll("td")].map((cell, index) => [
+            headings[index] ?? index,
+            text(cell),
+          ]),
+        ),
       })),
       summary: byData("summary"),
       chunkStatus: byData("chunk-status"),
