@@ -9,14 +9,22 @@
  * `windowFor`). A consumer that stops taking pieces stops further reads.
  *
  * A replica that fails is left for the next one; one that gave bad bytes is reported to the
- * NameNode (REPORT_BAD_REPLICA), which stops listing it and replaces it. When no listed replica
+ * NameNode (REPORT_BAD_REPLICA), which stops listing it and replaces it. A DataNode that could
+ * not serve a chunk at all is tried last for the rest of the file (as HDFS's input stream keeps its
+ * dead nodes): one that cannot be reached, often silently until the stall timeout, would
+ * otherwise cost that timeout again for every chunk it is listed first for. When no listed replica
  * works, or none is listed yet (a chunk written a moment ago whose DataNodes have not reported
  * it), the file is located again after a pause, a bounded number of times; then the read fails
  * naming the path and the chunk.
  */
 import { setTimeout as sleep } from "node:timers/promises";
 import { BigFsError, type ConnectionPool, type Logger } from "#protocol";
-import { type LocatedChunk, ReplicaReadError, readReplica } from "./chunk_reader.js";
+import {
+  type LocatedChunk,
+  ReplicaReadError,
+  type ReplicaRef,
+  readReplica,
+} from "./chunk_reader.js";
 import type { NamenodeClient } from "./namenode_client.js";
 import { windowFor } from "./options.js";
 
@@ -47,6 +55,8 @@ export class FileReader {
   #size: number;
   #chunks: LocatedChunk[];
   #relocating: Promise<void> | undefined;
+  /** DataNodes that could not serve a chunk of this file (bad bytes aside): tried last. */
+  readonly #failedDatanodes = new Set<string>();
 
   private constructor(
     context: DownloadContext,
@@ -131,15 +141,17 @@ export class FileReader {
     const corrupt = new Set<string>();
     for (let round = 0; ; round++) {
       const chunk = this.#chunks[part.index]!;
-      for (const replica of chunk.replicas) {
+      for (const replica of this.#inReadOrder(chunk.replicas)) {
         if (corrupt.has(replica.id)) continue;
         try {
-          return await readReplica(pool, chunk, replica, {
+          const pieces = await readReplica(pool, chunk, replica, {
             offset: part.offset,
             length: part.length,
             signal,
             stallTimeoutMs,
           });
+          this.#failedDatanodes.delete(replica.id);
+          return pieces;
         } catch (error) {
           signal.throwIfAborted();
           const message = error instanceof Error ? error.message : String(error);
@@ -151,6 +163,8 @@ export class FileReader {
           if (error instanceof ReplicaReadError && error.corrupt) {
             corrupt.add(replica.id);
             await this.#reportBad(chunk, replica.id, message);
+          } else {
+            this.#failedDatanodes.add(replica.id);
           }
         }
       }
@@ -168,6 +182,16 @@ export class FileReader {
       code,
       `Cannot read ${this.path}: chunk ${part.index} (id ${chunk.id}, bytes ${chunk.offset}..${chunk.offset + chunk.size}) has no readable replica: ${failures.slice(-4).join("; ")}`,
     );
+  }
+
+  /** The replicas in the NameNode's order, those whose DataNode failed this file moved last. */
+  #inReadOrder(replicas: readonly ReplicaRef[]): readonly ReplicaRef[] {
+    const failed = this.#failedDatanodes;
+    if (failed.size === 0) return replicas;
+    return [
+      ...replicas.filter((replica) => !failed.has(replica.id)),
+      ...replicas.filter((replica) => failed.has(replica.id)),
+    ];
   }
 
   async #reportBad(chunk: LocatedChunk, datanodeId: string, reason: string): Promise<void> {

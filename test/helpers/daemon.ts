@@ -38,14 +38,27 @@ export interface Daemon {
   kill(): Promise<number | string>;
 }
 
+/** Options for {@linkcode startDaemon}. */
+export interface StartDaemonOptions {
+  /**
+   * A command that runs `node` for us, such as `["ip", "netns", "exec", "ns1"]` to start the
+   * daemon inside a network namespace; it must exec, not fork, so that signals reach `node`.
+   */
+  launcher?: readonly string[];
+  /** Give the process a stdin pipe (`child.stdin`) instead of none. */
+  stdin?: boolean;
+}
+
 /** Starts `node dist/<script> ...args`. */
 export function startDaemon(
   script: string,
   args: readonly string[],
   env: NodeJS.ProcessEnv = {},
+  options: StartDaemonOptions = {},
 ): Daemon {
-  const child = spawn(process.execPath, [join(distDir, script), ...args], {
-    stdio: ["ignore", "pipe", "pipe"],
+  const [command, ...prefix] = [...(options.launcher ?? []), process.execPath];
+  const child = spawn(command!, [...prefix, join(distDir, script), ...args], {
+    stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
     env: { ...process.env, BIGFS_LOG_LEVEL: "info", ...env },
   });
   running.add(child);
