@@ -41,9 +41,13 @@ export interface VerifyHooks {
   afterSegment?: (segmentBytes: number) => void;
 }
 
-/** A replica's file, open, with its metadata checked. */
+/**
+ * A replica's file with its metadata checked: open, or already read whole and closed (a small
+ * replica, when the caller asked for that).
+ */
 export interface OpenReplica {
-  handle: FileHandle;
+  /** Undefined once the whole file is in `contents`. */
+  handle: FileHandle | undefined;
   meta: ChunkMeta;
   /** Length of the whole file. */
   fileBytes: number;
@@ -72,13 +76,13 @@ async function readAt(handle: FileHandle, position: number, length: number): Pro
  * whole file when the caller has it already.
  */
 async function readMeta(
-  handle: FileHandle,
+  handle: FileHandle | undefined,
   fileBytes: number,
   whole: Buffer | undefined,
   what: string,
 ): Promise<ChunkMeta> {
   const tail = (start: number) =>
-    whole ? Promise.resolve(whole.subarray(start)) : readAt(handle, start, fileBytes - start);
+    whole ? Promise.resolve(whole.subarray(start)) : readAt(handle!, start, fileBytes - start);
   const footer = await tail(Math.max(0, fileBytes - footerBytes));
   const metaStart = decodeChunkFooter(footer, fileBytes, what);
   const metaBytes = (await tail(metaStart)).subarray(0, fileBytes - footerBytes - metaStart);
@@ -92,21 +96,28 @@ async function readMeta(
 }
 
 /**
- * Opens a replica's file and checks its metadata against `expected`; `readWhole` reads a small
- * file in one go. The caller closes the handle. A missing file's `ENOENT` is left for the caller.
+ * Opens a replica's file and checks its metadata against `expected`. `fileBytes` is the file's
+ * length when the caller knows it (saving an fstat); `readWhole` reads a small file in one go
+ * and closes it at once. The caller closes a handle that is left open. A missing file's
+ * `ENOENT` is left for the caller.
  */
 export async function openReplica(
   path: string,
   expected: ReplicaIdentity,
-  readWhole: boolean,
+  options: { readWhole: boolean; fileBytes?: number | undefined },
 ): Promise<OpenReplica> {
   const what = `chunk ${expected.id}`;
   const handle = await open(path, "r");
+  let stillOpen: FileHandle | undefined = handle;
   try {
-    const { size: fileBytes } = await handle.stat();
-    const contents =
-      readWhole && fileBytes <= wholeReadBytesMax ? await readAt(handle, 0, fileBytes) : undefined;
-    const meta = await readMeta(handle, fileBytes, contents, what);
+    const fileBytes = options.fileBytes ?? (await handle.stat()).size;
+    let contents: Buffer | undefined;
+    if (options.readWhole && fileBytes <= wholeReadBytesMax) {
+      contents = await readAt(handle, 0, fileBytes);
+      stillOpen = undefined;
+      closeQuietly(handle);
+    }
+    const meta = await readMeta(stillOpen, fileBytes, contents, what);
     if (
       meta.id !== expected.id ||
       meta.generation !== expected.generation ||
@@ -119,11 +130,19 @@ export async function openReplica(
           `of ${expected.size} bytes`,
       );
     }
-    return { handle, meta, fileBytes, contents };
+    return { handle: stillOpen, meta, fileBytes, contents };
   } catch (error) {
-    await handle.close();
+    await stillOpen?.close();
     throw error;
   }
+}
+
+/**
+ * Closes a file only read from, without waiting: nothing depends on when it ends, and a
+ * failure to close a read-only file loses nothing.
+ */
+function closeQuietly(handle: FileHandle): void {
+  handle.close().catch(() => {});
 }
 
 /**
@@ -150,7 +169,7 @@ async function readSegment(replica: OpenReplica, index: number): Promise<Uint8Ar
   const length = Math.min(meta.segmentBytes, meta.sizeBytes - start);
   const segment = replica.contents
     ? replica.contents.subarray(start, start + length)
-    : await readAt(replica.handle, start, length);
+    : await readAt(replica.handle!, start, length);
   const expected = meta.segmentXxh64s[index]!;
   const actual = xxh64(segment);
   if (actual !== expected) {
@@ -190,7 +209,7 @@ export async function* readPieces(
       }
     }
   } finally {
-    await replica.handle.close();
+    if (replica.handle) closeQuietly(replica.handle);
   }
 }
 
@@ -205,7 +224,7 @@ export async function verifyReplica(
   expected: ReplicaIdentity,
   hooks: VerifyHooks = {},
 ): Promise<void> {
-  const replica = await openReplica(path, expected, false);
+  const replica = await openReplica(path, expected, { readWhole: false });
   try {
     const { meta } = replica;
     const whole = new Xxh64Stream();
@@ -223,6 +242,6 @@ export async function verifyReplica(
       );
     }
   } finally {
-    await replica.handle.close();
+    await replica.handle?.close();
   }
 }

@@ -105,11 +105,13 @@ export class ChunkWriter {
   }
 
   /**
-   * Makes the replica durable and visible: appends the metadata, fdatasyncs the file, renames
-   * it into place, fsyncs the folder. Replaces an older generation.
+   * Makes the replica durable and visible: appends `last` (the chunk's last piece, if the
+   * caller kept it for this: it then goes to disk in the same call as the metadata) and the
+   * metadata, fdatasyncs the file, renames it into place, fsyncs the folder. Replaces an older
+   * generation.
    */
-  finalize(): Promise<ReplicaInfo> {
-    return this.#enqueue(() => this.#finalize());
+  finalize(last?: Uint8Array, options: ChunkWriteOptions = {}): Promise<ReplicaInfo> {
+    return this.#enqueue(() => this.#finalize(last, options.xxh64));
   }
 
   /** Removes the temp files and releases the reservation. Idempotent; a no-op once finalised. */
@@ -177,10 +179,20 @@ export class ChunkWriter {
     }
   }
 
-  async #finalize(): Promise<ReplicaInfo> {
+  async #finalize(
+    last: Uint8Array | undefined,
+    knownXxh64: bigint | undefined,
+  ): Promise<ReplicaInfo> {
     this.#assertOpen("finalize");
     this.#state = "finalizing";
     try {
+      const dataEnd = this.#size;
+      const tail = last ?? new Uint8Array(0);
+      if (tail.byteLength > 0) {
+        this.#host.reserve(this, dataEnd + tail.byteLength);
+        this.#hash(tail, knownXxh64);
+        this.#size += tail.byteLength;
+      }
       if (this.#segment !== undefined) this.#segmentXxh64s.push(this.#segment.digest());
       this.#segment = undefined;
       const meta: ChunkMeta = {
@@ -193,7 +205,7 @@ export class ChunkWriter {
       };
       const trailer = encodeChunkTrailer(meta);
       this.#host.reserve(this, this.#size);
-      await writeAll(this.#handle, trailer, this.#size);
+      await writeAllAt(this.#handle, [tail, trailer], dataEnd);
       await this.#handle.datasync();
       await this.#handle.close();
       const info = await this.#host.commit(this, meta, this.#size + trailer.byteLength);
@@ -217,5 +229,25 @@ export class ChunkWriter {
     } finally {
       this.#host.release(this);
     }
+  }
+}
+
+/** Writes `parts` one after another from `position`: one call, more only if it falls short. */
+async function writeAllAt(
+  handle: FileHandle,
+  parts: readonly Uint8Array[],
+  position: number,
+): Promise<void> {
+  const { bytesWritten } = await handle.writev(parts as Uint8Array[], position);
+  let skip = bytesWritten;
+  let at = position;
+  for (const part of parts) {
+    if (skip >= part.byteLength) {
+      skip -= part.byteLength;
+    } else {
+      await writeAll(handle, part.subarray(skip), at + skip);
+      skip = 0;
+    }
+    at += part.byteLength;
   }
 }

@@ -261,6 +261,7 @@ export class ChunkStore {
     assertU64(id, "chunk id");
     this.#assertOpen(`read chunk ${id}`);
     let info = this.#found(id, "read");
+    let fileBytes = this.#replicas.get(id)?.footprintBytes;
     const offset = range.offset ?? 0;
     const length = range.length ?? Math.max(0, info.size - offset);
     if (
@@ -279,7 +280,7 @@ export class ChunkStore {
     }
     let replica: OpenReplica;
     try {
-      replica = await openReplica(this.#path(info), info, true);
+      replica = await openReplica(this.#path(info), info, { readWhole: true, fileBytes });
     } catch (error) {
       // A newer generation may have replaced the one looked up; read that one instead.
       const current = this.get(id);
@@ -287,8 +288,9 @@ export class ChunkStore {
         throw isNotFound(error) ? this.#notFound(id, "read") : error;
       }
       info = current;
+      fileBytes = this.#replicas.get(id)?.footprintBytes;
       if (offset + length > info.size) throw this.#notFound(id, "read");
-      replica = await openReplica(this.#path(info), info, true);
+      replica = await openReplica(this.#path(info), info, { readWhole: true, fileBytes });
     }
     yield* readPieces(replica, offset, offset + length);
   }

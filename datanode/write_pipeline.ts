@@ -111,8 +111,11 @@ export class WritePipeline {
       }
       acks.downstream = downstream;
       const idleMs = this.#options.frameIdleTimeoutMs ?? 60_000;
-      await receive(request, { writer, downstream, acks, self, idleMs });
-      const [local, remote] = await Promise.allSettled([writer.finalize(), downstream?.result()]);
+      const last = await receive(request, { writer, downstream, acks, self, idleMs });
+      const [local, remote] = await Promise.allSettled([
+        writer.finalize(last.bytes, { xxh64: last.xxh64 }),
+        downstream?.result(),
+      ]);
       if (local.status === "rejected") throw local.reason;
       finalised = true;
       const replica = local.value;
@@ -183,7 +186,11 @@ class UpstreamAcks {
   }
 }
 
-/** Takes frames until the one marked `end`: checks, forwards and writes each. */
+/**
+ * Takes frames until the one marked `end`: checks, forwards and writes each, but the last,
+ * which it returns (checked and forwarded) for the caller to write as it finalises, in one
+ * call with the replica's metadata.
+ */
 interface Receiver {
   writer: ChunkWriter;
   downstream: Downstream | undefined;
@@ -195,7 +202,7 @@ interface Receiver {
 async function receive(
   request: IncomingRequest<"WRITE_CHUNK">,
   { writer, downstream, acks, self, idleMs }: Receiver,
-): Promise<void> {
+): Promise<{ bytes: Uint8Array; xxh64: bigint }> {
   const { chunkId } = request.body;
   let stop!: (error: unknown) => void;
   const stopped = new Promise<never>((_resolve, reject) => {
@@ -244,7 +251,7 @@ async function receive(
         );
       }
       // Verified just above: the store reuses it rather than hashing the segment again.
-      const local = writer.write(item.bytes, { xxh64: actual });
+      const local = item.end ? Promise.resolve() : writer.write(item.bytes, { xxh64: actual });
       const forwarded = downstream?.send({
         chunkId,
         offset: item.offset,
@@ -261,7 +268,7 @@ async function receive(
       offset += item.bytes.byteLength;
       // The last frame is acknowledged by the response, which follows once it is durable: an
       // ack as well would be one more message each way per chunk (most of a small file's).
-      if (item.end) return;
+      if (item.end) return { bytes: item.bytes, xxh64: actual };
       acks.written(offset);
     }
   } finally {

@@ -82,6 +82,26 @@ test("a whole segment written with its verified checksum is not hashed again; re
   await store.close();
 });
 
+test("a last piece given to finalize is stored with the metadata, checked like any other", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const bytes = randomBytes(3 * segmentBytes + 100);
+  const writer = await store.createWriter(42n, 1n);
+  await writer.write(bytes.subarray(0, 2 * segmentBytes));
+  const last = bytes.subarray(2 * segmentBytes);
+  const info = await writer.finalize(last);
+  assert.is(info.size, bytes.byteLength);
+  assert.is(info.xxh64, xxh64(bytes));
+  assert.equal(joined(await collect(store.read(42n))), bytes);
+  await store.verify(42n);
+  // A whole chunk in one last piece, an aligned segment with its verified checksum.
+  const segment = randomBytes(segmentBytes);
+  const single = await store.createWriter(43n, 1n);
+  await single.finalize(segment, { xxh64: xxh64(segment) });
+  assert.equal(joined(await collect(store.read(43n))), segment);
+  await store.close();
+});
+
 test("pieces of odd sizes across segment borders read back whole, segment by segment", async () => {
   const store = await open(await newFolder());
   const bytes = randomBytes(10 * segmentBytes + 333);
