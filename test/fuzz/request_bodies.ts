@@ -142,6 +142,23 @@ export const requestNames = (Object.keys(requestFields) as MessageName[]).filter
   (name) => name !== "AUTH",
 );
 
+/** The longest string each string field's schema accepts (see `messages.ts`). */
+const stringLengthMax: Partial<Record<Field, number>> = {
+  path: 64 * 1024,
+  name: 256,
+  datanodeId: 128,
+  address: 300,
+  reason: 1024,
+};
+
+/** The string fields of a message's request, with the longest string each accepts. */
+export function stringFieldsOf(name: MessageName): { field: string; lengthMax: number }[] {
+  return Object.entries(requestFields[name]).flatMap(([field, spec]) => {
+    const lengthMax = stringLengthMax[spec.replace("?", "") as Field];
+    return lengthMax === undefined ? [] : [{ field, lengthMax }];
+  });
+}
+
 /** A chunk id in the fuzzer's own range. */
 export function fuzzChunkId(random: SeededRandom): bigint {
   const edges = [fuzzChunkIdMin, fuzzChunkIdMin + 1n, 2n ** 63n, 2n ** 64n - 1n];
