@@ -24,6 +24,9 @@ test(`a NameNode takes ${inputs} fuzzed inputs and keeps serving a real client (
   assert.ok((counts.errorCodes.INVALID_PATH ?? 0) > 1000, "too few INVALID_PATH answers");
   assert.ok(counts.responses > 1000, `only ${counts.responses} successful responses`);
   assert.ok(counts.httpRequests > 5000, `only ${counts.httpRequests} HTTP requests`);
+  for (const status of ["200", "400", "404", "413", "431"]) {
+    assert.ok((counts.httpStatuses[status] ?? 0) > 0, `no HTTP ${status} answers`);
+  }
   assert.ok(counts.validChecks >= 10, `only ${counts.validChecks} valid client checks`);
 });
 
