@@ -15,23 +15,19 @@ import { BigFsError, type Routes } from "#protocol";
 import type { ReplicaProblem } from "./chunk_map.js";
 import type { NamenodeParts } from "./namenode_parts.js";
 
+/** Chunks named in the log line of one report's deletions; the count covers them all. */
+const loggedChunksMax = 10;
+
 /** The routes a NameNode serves to DataNodes. */
 export function datanodeRoutes(parts: NamenodeParts): Routes {
   const { chunkMap, registry, logger } = parts;
 
   function actOn(datanodeId: string, problems: Iterable<ReplicaProblem>): void {
+    const deleted: ReplicaProblem[] = [];
     for (const problem of problems) {
       if (problem.outcome === "stale" || problem.outcome === "orphan") {
         parts.deleteReplica(datanodeId, problem);
-        logger.info(
-          {
-            datanode: datanodeId,
-            chunkId: problem.id,
-            generation: problem.generation,
-            outcome: problem.outcome,
-          },
-          "replica scheduled for deletion",
-        );
+        deleted.push(problem);
       } else if (problem.outcome === "corrupt") {
         logger.warn({ datanode: datanodeId, chunkId: problem.id }, "corrupt replica reported");
         parts.events.add({
@@ -43,6 +39,27 @@ export function datanodeRoutes(parts: NamenodeParts): Routes {
         });
       }
     }
+    if (deleted.length > 0) logDeletions(datanodeId, deleted);
+  }
+
+  /**
+   * One line per report, not per replica: a DataNode back after a long absence may bring
+   * thousands of stale replicas, and a report must not turn into thousands of log lines.
+   */
+  function logDeletions(datanodeId: string, deleted: ReplicaProblem[]): void {
+    const count = (outcome: string) => deleted.filter((p) => p.outcome === outcome).length;
+    logger.info(
+      {
+        datanode: datanodeId,
+        replicas: deleted.length,
+        stale: count("stale"),
+        orphan: count("orphan"),
+        chunks: deleted
+          .slice(0, loggedChunksMax)
+          .map(({ id, generation }) => `${id}@${generation}`),
+      },
+      deleted.length === 1 ? "replica scheduled for deletion" : "replicas scheduled for deletion",
+    );
   }
 
   /** Logs a DataNode running out of room for a chunk, or having room again. */

@@ -100,6 +100,7 @@ export {
   type HttpPage,
   HttpSidePort,
   type HttpSidePortOptions,
+  httpSidePortDefaults,
   jsonPage,
   serveHttpSidePort,
 } from "./http_side_port.js";

@@ -47,6 +47,8 @@ export interface StartDaemonOptions {
   launcher?: readonly string[];
   /** Give the process a stdin pipe (`child.stdin`) instead of none. */
   stdin?: boolean;
+  /** The daemon's working directory; default the test's own. */
+  cwd?: string;
 }
 
 /** Starts `node dist/<script> ...args`. */
@@ -60,6 +62,7 @@ export function startDaemon(
   const child = spawn(command!, [...prefix, join(distDir, script), ...args], {
     stdio: [options.stdin ? "pipe" : "ignore", "pipe", "pipe"],
     env: { ...process.env, BIGFS_LOG_LEVEL: "info", ...env },
+    ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
   });
   running.add(child);
   const lines: Record<string, unknown>[] = [];

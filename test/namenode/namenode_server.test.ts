@@ -1193,6 +1193,42 @@ test("a replica of an older generation, or of an unknown chunk, gets a delete co
   }
 });
 
+test("a report with thousands of replicas to delete is one log line, with the count", async () => {
+  const harness = new Harness();
+  try {
+    const logLines: LogLine[] = [];
+    const namenode = await harness.start(await harness.folder(), [], { logLines });
+    const orphans = Array.from({ length: 5_000 }, (_, index) => ({
+      id: 1_000_000n + BigInt(index),
+      generation: 1n,
+      size: 1,
+    }));
+    const returning = await harness.datanode(namenode, "returning", {
+      heartbeatIntervalMs: 0,
+      chunks: orphans,
+    });
+    // Deletes are handed out a bounded number per heartbeat.
+    await waitFor(
+      async () => {
+        await returning.heartbeat();
+        return returning.deletes.size === orphans.length;
+      },
+      10_000,
+      { what: "a delete command for every orphan" },
+    );
+    const logged = logLines.filter((line) => /scheduled for deletion/.test(String(line.msg)));
+    assert.is(logged.length, 1);
+    const [line] = logged as [LogLine];
+    assert.is(line.msg, "replicas scheduled for deletion");
+    assert.is(line.replicas, 5_000);
+    assert.is(line.orphan, 5_000);
+    assert.is((line.chunks as string[]).length, 10);
+    assert.is((line.chunks as string[])[0], "1000000@1");
+  } finally {
+    await harness.cleanup();
+  }
+});
+
 test("a replica reported corrupt stops counting and is never handed to readers", async () => {
   const harness = new Harness();
   try {

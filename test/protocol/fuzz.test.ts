@@ -25,6 +25,7 @@ import {
   Pushes,
   payloadBytesMaxDefault,
 } from "#protocol";
+import { SeededRandom } from "../fuzz/seeded_random.js";
 import { waitFor } from "../helpers/wait.js";
 
 const seed = Number(process.env.BIGFS_FUZZ_SEED ?? 0xb16f5) >>> 0;
@@ -35,25 +36,9 @@ const closeDeadlineMs = 3_000;
 const memoryGrowthBytesMax = 200 * 1024 * 1024;
 const secret = Buffer.from("fuzz-test-cluster-secret-0123456789abcdef", "latin1");
 
-/** mulberry32: a tiny seeded PRNG, so a failing run can be replayed from its seed. */
-function mulberry32(start: number): () => number {
-  let state = start >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = state;
-    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-const random = mulberry32(seed);
-const below = (limit: number) => Math.floor(random() * limit);
-const randomBytesOf = (length: number) => {
-  const bytes = Buffer.allocUnsafe(length);
-  for (let at = 0; at < length; at++) bytes[at] = below(256);
-  return bytes;
-};
+const random = new SeededRandom(seed);
+const below = (limit: number) => random.below(limit);
+const randomBytesOf = (length: number) => random.bytes(length);
 
 /** Valid frames a client could send after the handshake; the fuzzer mutates them. */
 function validFrame(): Buffer {
@@ -80,7 +65,7 @@ function validFrame(): Buffer {
         offset: 0n,
         dataBytes: data.byteLength,
         xxh64: 0n,
-        end: random() < 0.5,
+        end: random.chance(0.5),
       });
       return Buffer.concat([header, data]);
     }
@@ -113,7 +98,7 @@ function fuzzedFrame(): Buffer {
       return frame.subarray(0, below(frame.byteLength));
     case 3:
       frame.writeUInt32BE(
-        random() < 0.5 ? 0xffff_ffff : payloadBytesMaxDefault + 1 + below(1e6),
+        random.chance(0.5) ? 0xffff_ffff : payloadBytesMaxDefault + 1 + below(1e6),
         0,
       );
       return frame;
