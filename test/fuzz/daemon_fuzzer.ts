@@ -44,6 +44,14 @@ export interface DaemonFuzzOptions {
   checkEvery?: number;
   /** Told the counts after each valid check. */
   onProgress?: (counts: FuzzCounts) => void;
+  /**
+   * Handshake inputs and HTTP requests the run makes at least (defaults 3,000 and 6,000; with
+   * `durationMs`, the time may end the run first). The lanes that make them stop there, and
+   * the run does not end before them, so how the inputs split between the kinds is the same
+   * on a fast machine and a slow one.
+   */
+  handshakeInputs?: number;
+  httpRequests?: number;
 }
 
 /**
@@ -63,10 +71,18 @@ export async function fuzzDaemon(
   const fail = (error: Error) => {
     failure ??= error;
   };
-  const done = () =>
+  const handshakeQuota = options.handshakeInputs ?? 3_000;
+  const httpQuota = options.httpRequests ?? 6_000;
+  const stopped = () =>
     failure !== undefined ||
-    counts.inputs >= options.inputs ||
     (options.durationMs !== undefined && Date.now() - startedMs >= options.durationMs);
+  const handshakesDone = () => stopped() || counts.handshakeInputs >= handshakeQuota;
+  const httpDone = () => stopped() || counts.httpRequests >= httpQuota;
+  const done = () =>
+    stopped() ||
+    (counts.inputs >= options.inputs &&
+      counts.handshakeInputs >= handshakeQuota &&
+      counts.httpRequests >= httpQuota);
   const checkAlive = () => {
     if (!target.alive()) fail(new FuzzFailure(`the ${target.name} process exited`));
   };
@@ -87,9 +103,10 @@ export async function fuzzDaemon(
       },
       counts,
     );
+    const laneDone = index < 2 ? handshakesDone : done;
     return repeat(
-      done,
-      () => lane.runConnection(done),
+      laneDone,
+      () => lane.runConnection(laneDone),
       (error) => {
         checkAlive();
         fail(error instanceof FuzzFailure ? error : lane.failure(String(error)));
@@ -103,7 +120,7 @@ export async function fuzzDaemon(
       counts,
     );
     return repeat(
-      done,
+      httpDone,
       () => lane.runConnection(),
       (error) => {
         checkAlive();
