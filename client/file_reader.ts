@@ -118,7 +118,8 @@ export class FileReader {
       }
     } finally {
       signal?.removeEventListener("abort", onAbort);
-      if (!stop.signal.aborted) {
+      // Reads still in flight (the caller stopped early, or one failed) are cancelled.
+      if (queue.length > 0 && !stop.signal.aborted) {
         stop.abort(new BigFsError("UNAVAILABLE", `Read of ${this.path} stopped`));
       }
     }
