@@ -16,7 +16,11 @@
  * or the downstream one that died (`UNAVAILABLE`). No DataNode keeps part of a chunk.
  *
  * Memory per write is bounded by the connection's stream queue: a frame is taken from it only
- * once the previous one is written locally and handed to the downstream socket.
+ * once the previous one is handed to the downstream socket and at most
+ * {@linkcode localWritesMax} frames are waiting for the local disk. Letting a few local writes
+ * run behind keeps the pipeline moving at the network's pace when one write is slow (the
+ * kernel throttles writers while it flushes dirty pages), instead of every DataNode after
+ * this one waiting for this disk frame by frame.
  */
 import {
   BigFsError,
@@ -31,6 +35,9 @@ import { checkChunkToken } from "./_chunk_token_check.js";
 import { Downstream } from "./_downstream.js";
 import { type DataNodeRef, describeDataNode, namingDataNode } from "./_naming.js";
 import type { ChunkStore, ChunkWriter, ReplicaInfo } from "./chunk_store.js";
+
+/** Frames of one write that may be waiting for the local disk at once. */
+export const localWritesMax = 4;
 
 /** What a {@linkcode WritePipeline} works with. */
 export interface WritePipelineOptions {
@@ -214,6 +221,8 @@ async function receive(
   if (request.signal.aborted) onAbort();
   request.signal.addEventListener("abort", onAbort, { once: true });
   downstream?.failure.catch(stop);
+  // Local writes not yet done, oldest first (the writer runs them in order).
+  const writing: Promise<void>[] = [];
   try {
     let offset = 0;
     for (;;) {
@@ -250,8 +259,7 @@ async function receive(
             `${offset}: the frame says ${xxh64Hex(item.xxh64)}, its bytes hash to ${xxh64Hex(actual)}`,
         );
       }
-      // Verified just above: the store reuses it rather than hashing the segment again.
-      const local = item.end ? Promise.resolve() : writer.write(item.bytes, { xxh64: actual });
+      offset += item.bytes.byteLength;
       const forwarded = downstream?.send({
         chunkId,
         offset: item.offset,
@@ -259,19 +267,24 @@ async function receive(
         xxh64: item.xxh64,
         end: item.end,
       });
-      try {
-        await Promise.race([Promise.all([local, forwarded]), stopped]);
-      } finally {
-        // Never leave a write to the temp file running while the writer is aborted.
-        await local.catch(() => {});
+      // The last frame is written as the replica is finalised, with its metadata; it is
+      // acknowledged by the response, which follows once it is durable: an ack as well would
+      // be one more message each way per chunk (most of a small file's).
+      if (item.end) {
+        await Promise.race([Promise.all([forwarded, ...writing]), stopped]);
+        return { bytes: item.bytes, xxh64: actual };
       }
-      offset += item.bytes.byteLength;
-      // The last frame is acknowledged by the response, which follows once it is durable: an
-      // ack as well would be one more message each way per chunk (most of a small file's).
-      if (item.end) return { bytes: item.bytes, xxh64: actual };
-      acks.written(offset);
+      // Verified just above: the store reuses it rather than hashing the segment again.
+      const local = writer.write(item.bytes, { xxh64: actual });
+      const writtenBytes = offset;
+      local.then(() => acks.written(writtenBytes), stop);
+      writing.push(local);
+      await Promise.race([forwarded, stopped]);
+      while (writing.length > localWritesMax) await Promise.race([writing.shift(), stopped]);
     }
   } finally {
     request.signal.removeEventListener("abort", onAbort);
+    // Never leave a write to the temp file running while the writer is aborted.
+    await Promise.allSettled(writing);
   }
 }
