@@ -4,10 +4,10 @@
  *
  * A small replica (up to {@linkcode wholeReadBytesMax}) is read with one positional read of the
  * whole file: data, metadata and footer at once. A larger one has its footer and metadata read
- * first, then its data segment by segment into a buffer of one segment, fresh for each: the
- * consumer owns every piece it is given (it may still be queued on a socket when the next one
- * is read), and memory per read stays at the segments the consumer has not let go of, since
- * reading is pulled by the consumer.
+ * first, then its data segment by segment into a buffer of one segment, fresh for each, one
+ * segment read ahead of the consumer: the consumer owns every piece it is given (it may still
+ * be queued on a socket when the next one is read), and memory per read stays at the segments
+ * the consumer has not let go of plus one, since reading is pulled by the consumer.
  *
  * @module
  */
@@ -192,12 +192,16 @@ export async function* readPieces(
   end: number,
 ): AsyncGenerator<Piece> {
   const { meta } = replica;
+  // The next segment is read while the consumer sends this one: one segment ahead at most.
+  let ahead: Promise<Uint8Array> | undefined;
   try {
     if (end <= offset) return;
     const first = Math.floor(offset / meta.segmentBytes);
     const last = Math.floor((end - 1) / meta.segmentBytes);
     for (let index = first; index <= last; index++) {
-      const segment = await readSegment(replica, index);
+      const segment = await (ahead ?? readSegment(replica, index));
+      ahead = index < last ? readSegment(replica, index + 1) : undefined;
+      ahead?.catch(() => {});
       const segmentStart = index * meta.segmentBytes;
       const from = Math.max(offset, segmentStart) - segmentStart;
       const to = Math.min(end, segmentStart + segment.byteLength) - segmentStart;
@@ -209,6 +213,8 @@ export async function* readPieces(
       }
     }
   } finally {
+    // A consumer that stopped early leaves a read in flight: let it end before closing.
+    await ahead?.catch(() => {});
     if (replica.handle) closeQuietly(replica.handle);
   }
 }
