@@ -17,7 +17,7 @@
  */
 import { mkdir, readdir, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import type { Logger } from "#protocol";
+import { BigFsError, type Logger } from "#protocol";
 import {
   chunkFileName,
   chunkFileNamePattern,
@@ -71,7 +71,24 @@ async function readdirIfFolder(path: string): Promise<string[]> {
   }
 }
 
-/** Lists every chunk file under `chunks/`, grouped by id. */
+// Format 1 kept each replica's checksums in a `.meta` file of their own.
+const formatOneMetaPattern = /^chunk_\d{1,20}_\d{1,20}\.meta$/;
+
+function formatOneFound(path: string): BigFsError {
+  return new BigFsError(
+    "INVALID_ARGUMENT",
+    `Cannot open the chunk store: ${path} is a replica in the format of an earlier BigFS ` +
+      "(checksums in a .meta file of their own), which this version does not read. Nothing " +
+      "was changed; start this DataNode on an empty folder and let the NameNode re-replicate.",
+  );
+}
+
+/**
+ * Lists every chunk file under `chunks/`, grouped by id.
+ *
+ * @throws {BigFsError} before anything is moved or removed, when it finds a replica of
+ * format 1, so an older store is never mistaken for a corrupt one.
+ */
 async function findChunkFiles(dataDir: string, logger: Logger): Promise<Map<bigint, Found>> {
   const found = new Map<bigint, Found>();
   const root = join(dataDir, chunksFolderName);
@@ -81,6 +98,7 @@ async function findChunkFiles(dataDir: string, logger: Logger): Promise<Map<bigi
       if (!levelFolderNamePattern.test(second)) continue;
       const folder = join(root, first, second);
       for (const name of await readdirIfFolder(folder)) {
+        if (formatOneMetaPattern.test(name)) throw formatOneFound(join(folder, name));
         const match = chunkFileNamePattern.exec(name);
         const id = match ? BigInt(match[1]!) : undefined;
         if (!match || id === undefined || chunkFolder(dataDir, id) !== folder) {

@@ -215,6 +215,21 @@ test("a replace cut short by a crash leaves the complete old or the complete new
   await store.close();
 });
 
+test("a store holding replicas of the old two-file format is refused, and left as it was", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  await put(store, 7n, randomBytes(100));
+  await store.close();
+  const oldMeta = join(chunkFolder(folder, 7n), "chunk_9_1.meta");
+  await writeFile(oldMeta, "old");
+  await rejects(open(folder), "INVALID_ARGUMENT", /earlier BigFS/);
+  assert.equal((await readdir(chunkFolder(folder, 7n))).sort(), [
+    "chunk_7_1.data",
+    "chunk_9_1.meta",
+  ]);
+  assert.equal(await readdir(join(folder, "corrupt")), []);
+});
+
 test("256 consecutive chunk ids share a folder; the next id starts another", () => {
   const base = 0x12_34_00n;
   assert.is(chunkFolder("/d", base), chunkFolder("/d", base + 255n));
