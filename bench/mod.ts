@@ -4,8 +4,9 @@
  *
  * - `limits.ts`: the ceilings (disk copy into R files, loopback socket, WAL appends, durable
  *   small files).
- * - `throughput.ts` (`write`, `read`), `small_files.ts` (`small`), `metadata.ts` and
- *   `namenode_memory.ts` (`meta`), `recovery.ts` (`recovery`).
+ * - `throughput.ts` (`write`, `read`), `client_memory.ts` (`memory`: the `bigfs` CLI in a
+ *   process of its own, with `peak_rss_on_exit.ts` preloaded), `small_files.ts` (`small`),
+ *   `metadata.ts` and `namenode_memory.ts` (`meta`), `recovery.ts` (`recovery`).
  * - `memory_sampler.ts`: peak resident memory of processes while a transfer runs.
  * - `local_cluster.ts` and `daemon_process.ts`: the cluster of real processes a run starts.
  * - `report_table.ts`, `report_html.ts`: the terminal table and the HTML page; `result.ts`

@@ -32,6 +32,11 @@ export const benchFlags = {
   },
   chunkSize: { flag: "chunk-size", type: "size", description: "chunk size of bench files" },
   size: { flag: "size", type: "size", description: "bytes per file for limits, write, read" },
+  memorySize: {
+    flag: "memory-size",
+    type: "size",
+    description: "bytes of the file the memory scenario puts and gets with the bigfs CLI",
+  },
   ioFiles: { flag: "io-files", type: "integer", min: 1, description: "files per write/read run" },
   concurrency: {
     flag: "concurrency",
@@ -110,6 +115,7 @@ export interface BenchSettings {
   replication: number;
   chunkSizeBytes?: number;
   sizeBytes: number;
+  memorySizeBytes: number;
   ioFiles: number;
   concurrency: number;
   repeat: number;
@@ -138,6 +144,7 @@ export interface BenchSettings {
 const quickDefaults = {
   chunkSizeBytes: 64 * 1024,
   sizeBytes: 256 * 1024,
+  memorySizeBytes: 1024 * 1024,
   ioFiles: 2,
   concurrency: 2,
   repeat: 1,
@@ -156,6 +163,7 @@ const quickDefaults = {
 const fullDefaults = {
   chunkSizeBytes: undefined,
   sizeBytes: 256 * 1024 * 1024,
+  memorySizeBytes: 4 * 1024 * 1024 * 1024,
   ioFiles: 1,
   concurrency: 1,
   repeat: 3,
@@ -220,6 +228,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchSettings {
     replication: flags.replication,
     ...(chunkSizeBytes === undefined ? {} : { chunkSizeBytes }),
     sizeBytes: flags.size ?? defaults.sizeBytes,
+    memorySizeBytes: flags.memorySize ?? defaults.memorySizeBytes,
     ioFiles: flags.ioFiles ?? defaults.ioFiles,
     concurrency: flags.concurrency ?? defaults.concurrency,
     repeat: flags.repeat ?? defaults.repeat,

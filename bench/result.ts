@@ -62,7 +62,15 @@ export interface BenchReport {
 }
 
 /** Every scenario, in the order `all` runs them. */
-export const scenarioNames = ["limits", "write", "read", "small", "meta", "recovery"] as const;
+export const scenarioNames = [
+  "limits",
+  "write",
+  "read",
+  "memory",
+  "small",
+  "meta",
+  "recovery",
+] as const;
 
 /** A scenario's name. */
 export type ScenarioName = (typeof scenarioNames)[number];

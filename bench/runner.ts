@@ -1,6 +1,6 @@
 /**
  * Runs the chosen scenarios in order: the ceilings first (every other figure is a ratio of
- * one), then write, read, small, meta, and recovery last because it kills a DataNode.
+ * one), then write, read, memory, small, meta, and recovery last because it kills a DataNode.
  * Everything it starts or creates is registered with a {@linkcode Cleanup} so an error or
  * Ctrl-C removes it too.
  */
@@ -8,6 +8,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { formatSize } from "#protocol";
+import { runClientMemory } from "./client_memory.js";
 import { profileDaemonsInto } from "./daemon_process.js";
 import { writeGeneratedFile } from "./generated_data.js";
 import { measureLimits } from "./limits.js";
@@ -150,6 +151,16 @@ async function runScenario(
       return runWrite(cluster, io, limits.diskCopyMiBps);
     case "read":
       return runRead(cluster, io, limits.loopbackMiBps);
+    case "memory":
+      return runClientMemory(cluster, {
+        sizeBytes: settings.memorySizeBytes,
+        replication: settings.replication,
+        ...(settings.chunkSizeBytes === undefined
+          ? {}
+          : { chunkSizeBytes: settings.chunkSizeBytes }),
+        scratchDir: cluster.root,
+        progress,
+      });
     case "small":
       return runSmallFiles(cluster, {
         files: settings.smallFiles,

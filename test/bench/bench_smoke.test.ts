@@ -76,8 +76,9 @@ test("bigfs-bench all --quick --json completes and reports every scenario with p
 
   const expected: Record<string, string[]> = {
     limits: ["diskCopy", "loopback", "walAppends", "smallFileWrites"],
-    write: ["throughput", "clientRss", "datanodeRss"],
-    read: ["throughput", "clientRss"],
+    write: ["throughput", "datanodeRss"],
+    read: ["throughput"],
+    memory: ["clientPut", "clientGet", "datanodePut", "putRate", "getRate"],
     small: ["put", "get"],
     meta: [
       ...["ping", "mkdir", "createComplete", "stat", "list", "rename", "delete"],
