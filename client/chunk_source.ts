@@ -8,7 +8,7 @@
  * lies within one piece (a file read with `highWaterMark` equal to the frame size is never
  * copied); a frame that spans pieces is copied once into a buffer of its own.
  */
-import { Xxh64Stream, xxh64 } from "#protocol";
+import { BigFsError, Xxh64Stream, xxh64 } from "#protocol";
 
 /** One DATA frame of a chunk. */
 export interface ChunkFrame {
@@ -26,9 +26,16 @@ export interface ChunkData {
   /** Byte offset of the chunk within the file. */
   fileOffset: number;
   sizeBytes: number;
-  /** xxh64 of the whole chunk. */
-  xxh64: bigint;
-  frames: ChunkFrame[];
+  /**
+   * xxh64 of the whole chunk. Known once {@linkcode ChunkData.frames} has been read through
+   * once (a chunk held in memory knows it from the start); reading it earlier is a bug.
+   */
+  readonly xxh64: bigint;
+  /**
+   * The chunk's frames in order, every time it is called: from memory, or read again from
+   * the source file (`file_chunk_source.ts`). May fail with a {@linkcode SourceError}.
+   */
+  frames(): AsyncIterable<ChunkFrame>;
   /**
    * True when the source ended within this chunk, so no chunk follows. (A source that ends
    * exactly at a chunk border is found out only by the next call, which then gives nothing.)
@@ -36,7 +43,21 @@ export interface ChunkData {
   last: boolean;
 }
 
-/** Pulls chunks from a byte stream, one at a time. */
+/**
+ * The upload's own source failed (a local file that changed or could not be read while it was
+ * uploaded): no DataNode is at fault and no new pipeline can help, so the upload fails.
+ */
+export class SourceError extends BigFsError {
+  constructor(message: string, options: { cause?: unknown } = {}) {
+    super("INVALID_ARGUMENT", message, options);
+    this.name = "SourceError";
+  }
+}
+
+/**
+ * Pulls chunks from a byte stream, one at a time. Each chunk holds its bytes until it is
+ * dropped, since a stream cannot be read twice: an upload keeps at most its window of them.
+ */
 export class ChunkSource {
   readonly #pieces: AsyncIterator<unknown>;
   readonly #chunkSizeBytes: number;
@@ -82,7 +103,9 @@ export class ChunkSource {
       fileOffset: this.#fileOffset,
       sizeBytes,
       xxh64: hasher.digest(),
-      frames,
+      frames: async function* () {
+        yield* frames;
+      },
       last: this.#ended && this.#leftover === undefined,
     };
     this.#fileOffset += sizeBytes;

@@ -1,7 +1,8 @@
 /**
  * One chunk through one pipeline: WRITE_CHUNK to the first DataNode with the others as its
- * downstream, the chunk's frames as DATA (waiting on the socket between frames), the last one
- * marked `end`, then the pipeline's answer checked against what was sent.
+ * downstream, the chunk's frames as DATA (each taken from the chunk only once the socket took
+ * the one before), the last one marked `end`, then the pipeline's answer checked against what
+ * was sent. A failure of the chunk's source is passed on as it is: it blames no DataNode.
  *
  * A failure names the DataNode to leave out of the next pipeline, when one can be told: the
  * one a DataNode's error message names (`DataNode <id> (<host:port>)`, the convention of
@@ -19,7 +20,7 @@ import {
   xxh64Hex,
 } from "#protocol";
 import { StallWatch } from "./_stall_watch.js";
-import type { ChunkData } from "./chunk_source.js";
+import { type ChunkData, SourceError } from "./chunk_source.js";
 
 /** A DataNode as the NameNode names it to clients. */
 export type DatanodeRef = schema.Infer<typeof datanodeRef>;
@@ -107,14 +108,13 @@ export async function writeChunk(
       },
     );
     failure.catch(() => {});
-    const last = chunk.frames.length - 1;
-    for (const [index, frame] of chunk.frames.entries()) {
+    for await (const frame of chunk.frames()) {
       const sending = open.sendData({
         chunkId: grant.chunkId,
         offset: BigInt(frame.offset),
         bytes: frame.bytes,
         xxh64: frame.xxh64,
-        end: index === last,
+        end: frame.offset + frame.bytes.byteLength === chunk.sizeBytes,
       });
       sending.catch(() => {});
       await Promise.race([sending, failure]);
@@ -135,6 +135,8 @@ export async function writeChunk(
   } catch (error) {
     if (error instanceof PipelineError) throw error;
     request?.cancel();
+    // The upload's own source failed: no DataNode is to blame.
+    if (error instanceof SourceError) throw error;
     const cause = isBigFsError(error)
       ? error
       : new BigFsError("INTERNAL", `Cannot write chunk ${grant.chunkId}: ${String(error)}`, {

@@ -151,7 +151,7 @@ export class BigFsClient {
   async put(source: PutSource, remotePath: string, options: PutOptions = {}): Promise<PutResult> {
     const opened = await openSource(source, remotePath);
     try {
-      return await uploadFile(this.#uploadContext(), remotePath, opened.stream, options);
+      return await uploadFile(this.#uploadContext(), remotePath, opened.source, options);
     } finally {
       await opened.close();
     }

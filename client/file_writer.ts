@@ -6,8 +6,12 @@
  * committed by COMPLETE itself (`lastChunk`).
  *
  * Memory is bounded whatever the file size: a chunk is cut from the source only once a slot of
- * the window is free, and its bytes are kept until its pipeline has stored it (to send again
- * through a new pipeline if this one fails), so at most `window × chunk size` bytes are held.
+ * the window is free. From a stream, its bytes are kept until its pipeline has stored it (to
+ * send again through a new pipeline if this one fails), so at most `window × chunk size` bytes
+ * are held. From a local file (`file_chunk_source.ts`), a chunk holds nothing: its frames are
+ * read from the file as the pipeline takes them, and read again for a new pipeline, so what is
+ * held is the window's frames on their way to sockets. (The window is the same either way, so
+ * the DataNodes see the same load; from a file it could grow without costing client memory.)
  * ADD_CHUNK is asked in chunk order (the NameNode appends chunks in the order they are added);
  * writes and commits then proceed in any order.
  *
@@ -35,6 +39,7 @@ import {
 import { Slots } from "./_slots.js";
 import { type ChunkData, ChunkSource, peekNonEmpty } from "./chunk_source.js";
 import { type ChunkGrant, PipelineError, writeChunk } from "./chunk_writer.js";
+import { FileChunkSource, FileSource } from "./file_chunk_source.js";
 import type { LeaseRenewer } from "./lease_renewer.js";
 import type { NamenodeClient } from "./namenode_client.js";
 import { frameBytes, type PutOptions, type PutResult, windowFor } from "./options.js";
@@ -104,11 +109,14 @@ const addChunkRetryCodes: ReadonlySet<string> = new Set(["SAFE_MODE", "NO_SPACE"
 export async function uploadFile(
   context: UploadContext,
   path: string,
-  source: AsyncIterable<unknown>,
+  source: AsyncIterable<unknown> | FileSource,
   options: PutOptions = {},
 ): Promise<PutResult> {
   options.signal?.throwIfAborted();
-  const peeked = await peekNonEmpty(source);
+  const peeked =
+    source instanceof FileSource
+      ? { empty: source.sizeBytes === 0, source }
+      : await peekNonEmpty(source);
   // Reading may have run the caller's code, which may have aborted.
   options.signal?.throwIfAborted();
   const created = await whileStarting(
@@ -164,10 +172,13 @@ class Upload {
     this.#options = options;
   }
 
-  async run(source: AsyncIterable<unknown>): Promise<PutResult> {
+  async run(source: AsyncIterable<unknown> | FileSource): Promise<PutResult> {
     const { chunkSizeBytes } = this.#created;
     const { chunksInFlight, bufferBytesMax } = this.#context;
-    const chunks = new ChunkSource(source, chunkSizeBytes, frameBytes);
+    const chunks =
+      source instanceof FileSource
+        ? new FileChunkSource(source, chunkSizeBytes, frameBytes)
+        : new ChunkSource(source, chunkSizeBytes, frameBytes);
     const slots = new Slots(windowFor(chunkSizeBytes, chunksInFlight, bufferBytesMax));
     const stop = this.#stop.signal;
     const outer = this.#options.signal;

@@ -8,12 +8,13 @@
  * not a regular file (`/dev/null`, a FIFO) is written in place.
  */
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { createWriteStream, type Stats } from "node:fs";
 import { open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { BigFsError, type ErrorCodeName } from "#protocol";
+import { FileSource } from "./file_chunk_source.js";
 import { frameBytes, type GetDestination, type PutSource } from "./options.js";
 
 const localErrorCodes: Record<string, ErrorCodeName> = {
@@ -25,23 +26,27 @@ const localErrorCodes: Record<string, ErrorCodeName> = {
 
 /** An open upload source and how to release it. */
 export interface OpenedSource {
-  stream: AsyncIterable<unknown>;
+  /** A regular file is read in place, chunk by chunk; anything else as a stream. */
+  source: AsyncIterable<unknown> | FileSource;
   close(): Promise<void>;
 }
 
 /**
  * Opens `source` for reading: a path is opened now, so a missing file fails before anything
- * is created on the cluster.
+ * is created on the cluster. A path to a regular file gives a {@linkcode FileSource} of its
+ * size now; any other path (a FIFO, a device) is read as a stream.
  */
 export async function openSource(source: PutSource, remotePath: string): Promise<OpenedSource> {
   if (typeof source !== "string") {
     const stream = source instanceof Readable ? source : new Readable().wrap(source);
-    return { stream, close: async () => {} };
+    return { source: stream, close: async () => {} };
   }
   let handle: Awaited<ReturnType<typeof open>> | undefined;
+  let info: Stats;
   try {
     handle = await open(source, "r");
-    if ((await handle.stat()).isDirectory()) {
+    info = await handle.stat();
+    if (info.isDirectory()) {
       throw Object.assign(new Error("is a directory"), { code: "EISDIR" });
     }
   } catch (error) {
@@ -53,9 +58,16 @@ export async function openSource(source: PutSource, remotePath: string): Promise
       { cause: error },
     );
   }
+  const opened = handle;
+  if (info.isFile()) {
+    return {
+      source: new FileSource(opened, info.size, source),
+      close: () => opened.close().catch(() => {}),
+    };
+  }
   const stream = handle.createReadStream({ highWaterMark: frameBytes, autoClose: false });
   return {
-    stream,
+    source: stream,
     close: async () => {
       stream.destroy();
       await handle.close().catch(() => {});

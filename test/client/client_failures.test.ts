@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
+import { mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -134,6 +134,38 @@ test("a DataNode stopped mid-upload is left out and the upload succeeds", async 
     assert.ok((await readAll(client.createReadStream("/survivor"))).equals(content));
   } finally {
     await cluster.stop();
+  }
+});
+
+test("a DataNode stopped mid-upload of a local file: its chunks are read from the file again", async () => {
+  const cluster = await Cluster.start({ datanodes: 4 });
+  const local = await mkdtemp(join(tmpdir(), "bigfs-put-file-"));
+  try {
+    const lines: Record<string, unknown>[] = [];
+    const client = await cluster.client({ logger: capturingLogger(lines) });
+    const chunks = 16;
+    const content = randomBytes(chunks * chunkBytes);
+    const path = join(local, "source.bin");
+    await writeFile(path, content);
+    const victim = cluster.datanodes[0]!;
+    let stopping: Promise<void> | undefined;
+    const put = await client.put(path, "/from-file", {
+      replication: 3,
+      onProgress: (bytesDone) => {
+        if (bytesDone >= 3 * chunkBytes) stopping ??= victim.stop();
+      },
+    });
+    await stopping;
+    assert.ok(stopping, "the DataNode was stopped during the upload");
+    assert.equal(put, { size: content.length, chunks });
+    assert.ok(
+      lines.some((line) => line.msg === "pipeline failed" && line.datanode === victim.id),
+      "a pipeline through the stopped DataNode failed and was replaced",
+    );
+    assert.ok((await readAll(client.createReadStream("/from-file"))).equals(content));
+  } finally {
+    await cluster.stop();
+    await rm(local, { recursive: true, force: true });
   }
 });
 
