@@ -9,7 +9,9 @@
  * stored checksums as it read them from disk (and re-hashes only for a partial segment), so
  * corruption on disk or on the wire still shows as a mismatch.
  *
- * The bytes are returned only once all of them passed; nothing unverified leaves here.
+ * The bytes are returned only once all of them passed; nothing unverified leaves here. With
+ * `onData`, each frame's bytes are handed out once the frame passed, so a caller can write them
+ * to a file that nobody sees until the read resolves, holding nothing in memory.
  */
 import {
   BigFsError,
@@ -52,12 +54,18 @@ export interface ReadReplicaOptions {
   signal?: AbortSignal;
   /** Fail when no frame arrives for this long; 0 for never. */
   stallTimeoutMs: number;
+  /**
+   * Where each frame's bytes go once the frame checked out, instead of being kept: called with
+   * the byte offset within the range, and awaited before the next frame is taken. The caller
+   * must not use them as verified until this read resolves: the whole chunk's check comes last.
+   */
+  onData?: (offset: number, bytes: Uint8Array) => Promise<void>;
 }
 
 /**
  * Reads `chunk` (or the range) from `replica` and verifies it.
  *
- * @returns the verified bytes, in order, as the frames brought them.
+ * @returns the verified bytes, in order, as the frames brought them (none with `onData`).
  * @throws {ReplicaReadError} when the replica cannot be read or gives bad bytes.
  */
 export async function readReplica(
@@ -109,8 +117,9 @@ export async function readReplica(
           `Cannot read ${at}: checksum mismatch: the frame says ${xxh64Hex(item.xxh64)}, its bytes hash to ${xxh64Hex(actual)}`,
         );
       }
-      pieces.push(item.bytes);
       hasher?.update(item.bytes);
+      if (options.onData === undefined) pieces.push(item.bytes);
+      else await options.onData(got, item.bytes);
       got += item.bytes.byteLength;
       if (item.end) break;
     }

@@ -8,7 +8,7 @@ import { ConnectionPool, createLogger, type Logger, type ResponseOf } from "#pro
 import { FileReader } from "./file_reader.js";
 import { type UploadContext, uploadFile } from "./file_writer.js";
 import { LeaseRenewer } from "./lease_renewer.js";
-import { asBuffer, openSource, writeDestination } from "./local_io.js";
+import { asBuffer, openSource, writeDestination, writeLocalFile } from "./local_io.js";
 import { NamenodeClient } from "./namenode_client.js";
 import {
   type BigFsClientOptions,
@@ -171,6 +171,20 @@ export class BigFsClient {
     options.signal?.throwIfAborted();
     const reader = await FileReader.open(this.#downloadContext(), remotePath);
     const total = reader.size;
+    if (typeof destination === "string") {
+      // A local file is filled chunk by chunk in place, so no chunk is held to keep bytes in order.
+      let done = 0;
+      const filled = await writeLocalFile(destination, (write) =>
+        reader.readInto(write, {
+          ...(options.signal ? { signal: options.signal } : {}),
+          onChunk: (bytes) => {
+            done += bytes;
+            options.onProgress?.(done, total);
+          },
+        }),
+      );
+      if (filled) return { size: total };
+    }
     const size = await writeDestination(reader.read(0, total, options.signal), destination, {
       ...(options.onProgress
         ? { onBytes: (done: number) => options.onProgress?.(done, total) }

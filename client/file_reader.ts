@@ -8,6 +8,10 @@
  * (2 × 64 MiB = 128 MiB with the defaults: four chunks of 32 MiB or less; see
  * `windowFor`). A consumer that stops taking pieces stops further reads.
  *
+ * A download into a local file needs no such hold: {@linkcode FileReader.readInto} writes each
+ * checked frame at its place in a file nobody sees until every chunk passed (`local_io.ts`
+ * renames it into place only then), so it holds only frames on their way to the disk.
+ *
  * A replica that fails is left for the next one; one that gave bad bytes is reported to the
  * NameNode (REPORT_BAD_REPLICA), which stops listing it and replaces it. A DataNode that could
  * not serve a chunk at all is tried last for the rest of the file (as HDFS's input stream keeps its
@@ -125,6 +129,60 @@ export class FileReader {
     }
   }
 
+  /**
+   * Reads the whole file into `write`, which puts bytes at a byte position of the file (a local
+   * file nobody sees yet), holding no chunk in memory: chunks are read `window` at a time, in
+   * any order, each frame written as it arrives and checked. A chunk whose end-to-end check
+   * fails is read again from another replica over the same positions, so `write` may see a
+   * range twice; what it holds is verified only once this resolves. `onChunk` is told the bytes
+   * of each chunk once verified.
+   */
+  async readInto(
+    write: (position: number, bytes: Uint8Array) => Promise<void>,
+    options: { signal?: AbortSignal; onChunk?: (bytes: number) => void } = {},
+  ): Promise<void> {
+    const parts = this.#plan(0, this.#size);
+    if (parts.length === 0) return;
+    const { chunksInFlight, bufferBytesMax } = this.#context;
+    const window = windowFor(
+      Math.max(...parts.map((part) => part.length)),
+      chunksInFlight,
+      bufferBytesMax,
+    );
+    const stop = new AbortController();
+    const { signal } = options;
+    const onAbort = () => stop.abort(signal?.reason);
+    if (signal?.aborted) onAbort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    let next = 0;
+    const worker = async () => {
+      while (next < parts.length) {
+        const part = parts[next++]!;
+        const chunkOffset = this.#chunks[part.index]!.offset;
+        await this.#readPart(part, stop.signal, (offset, bytes) =>
+          write(chunkOffset + part.offset + offset, bytes),
+        );
+        options.onChunk?.(part.length);
+      }
+    };
+    try {
+      const workers = Array.from({ length: Math.min(window, parts.length) }, worker);
+      // The first failure stops the others at once, rather than after their chunks, and they
+      // are waited for: none may still write once this settles (the file is then removed).
+      const settled = await Promise.allSettled(
+        workers.map((running) =>
+          running.catch((error: unknown) => {
+            if (!stop.signal.aborted) stop.abort(error);
+            throw error;
+          }),
+        ),
+      );
+      if (settled.some((result) => result.status === "rejected")) throw stop.signal.reason;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
   /** The chunks, and the part of each, that `[start, end)` covers. */
   #plan(start: number, end: number): RangePart[] {
     const parts: RangePart[] = [];
@@ -136,7 +194,11 @@ export class FileReader {
     return parts;
   }
 
-  async #readPart(part: RangePart, signal: AbortSignal): Promise<Uint8Array[]> {
+  async #readPart(
+    part: RangePart,
+    signal: AbortSignal,
+    onData?: (offset: number, bytes: Uint8Array) => Promise<void>,
+  ): Promise<Uint8Array[]> {
     const { pool, stallTimeoutMs } = this.#context;
     const failures: string[] = [];
     const corrupt = new Set<string>();
@@ -150,6 +212,7 @@ export class FileReader {
             length: part.length,
             signal,
             stallTimeoutMs,
+            ...(onData === undefined ? {} : { onData }),
           });
           this.#failedDatanodes.delete(replica.id);
           return pieces;

@@ -3,17 +3,18 @@
  * download's bytes written to a file or a stream.
  *
  * A download to a file path goes to a temporary file next to it, renamed over the path only
- * once every byte arrived verified, so a failed download never leaves a truncated file that
+ * once every byte arrived verified (written in place, in any order, by
+ * {@linkcode writeLocalFile}, or in order by {@linkcode writeDestination}), so a failed download never leaves a truncated file that
  * looks complete (HDFS's `get` does the same with `._COPYING_`). A path that exists and is
  * not a regular file (`/dev/null`, a FIFO) is written in place.
  */
 import { randomBytes } from "node:crypto";
 import { createWriteStream, type Stats } from "node:fs";
-import { open, rename, stat, unlink } from "node:fs/promises";
+import { type FileHandle, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { BigFsError, type ErrorCodeName } from "#protocol";
+import { BigFsError, type ErrorCodeName, writeAll } from "#protocol";
 import { FileSource } from "./file_chunk_source.js";
 import { frameBytes, type GetDestination, type PutSource } from "./options.js";
 
@@ -107,12 +108,7 @@ export async function writeDestination(
     (found) => !found.isFile(),
     () => false,
   );
-  const target = inPlace
-    ? destination
-    : join(
-        dirname(destination),
-        `.${basename(destination)}.bigfs-${randomBytes(6).toString("hex")}.tmp`,
-      );
+  const target = inPlace ? destination : temporaryPathFor(destination);
   try {
     const file = createWriteStream(target, { flags: inPlace ? "w" : "wx" });
     await pipeline(Readable.from(counted()), file, streamOptions);
@@ -127,6 +123,52 @@ export async function writeDestination(
     throw error;
   }
   return bytesDone;
+}
+
+/** Puts bytes at a byte position of the file being written. */
+export type PositionalWrite = (position: number, bytes: Uint8Array) => Promise<void>;
+
+/**
+ * Writes a download into the local file `destination` through `fill`, which puts bytes at
+ * positions, in any order and a range more than once if it must: into a temp file beside the
+ * destination, made durable and renamed over it only once `fill` resolved, so nothing is held
+ * in memory to put the bytes in order. Returns false, having written nothing, when
+ * `destination` exists and is not a regular file (`/dev/null`, a FIFO), which takes bytes only
+ * in order: {@linkcode writeDestination} writes those.
+ */
+export async function writeLocalFile(
+  destination: string,
+  fill: (write: PositionalWrite) => Promise<void>,
+): Promise<boolean> {
+  const inPlace = await stat(destination).then(
+    (found) => !found.isFile(),
+    () => false,
+  );
+  if (inPlace) return false;
+  const target = temporaryPathFor(destination);
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(target, "wx");
+    const file = handle;
+    await fill((position, bytes) => writeAll(file, bytes, position));
+    // The rename must not land before the bytes: make them durable first.
+    await file.sync();
+    await file.close();
+    handle = undefined;
+    await rename(target, destination);
+  } catch (error) {
+    await handle?.close().catch(() => {});
+    await unlink(target).catch(() => {});
+    throw error;
+  }
+  return true;
+}
+
+function temporaryPathFor(destination: string): string {
+  return join(
+    dirname(destination),
+    `.${basename(destination)}.bigfs-${randomBytes(6).toString("hex")}.tmp`,
+  );
 }
 
 /** `bytes` as a Buffer over the same memory, for consumers that expect Buffers. */

@@ -55,7 +55,14 @@ function honestFrames(bytes: Uint8Array, offset = 0, pieceBytes = 30_000): DataT
   return frames;
 }
 
-async function readFrom(behaviour: Behaviour, range: { offset?: number; length?: number } = {}) {
+async function readFrom(
+  behaviour: Behaviour,
+  range: {
+    offset?: number;
+    length?: number;
+    onData?: (offset: number, bytes: Uint8Array) => Promise<void>;
+  } = {},
+) {
   const server = await fakeDatanode(behaviour);
   const pool = new ConnectionPool({ secret: clusterSecret, role: "client" });
   try {
@@ -105,6 +112,36 @@ test("frames that each check out but make another chunk fail the end-to-end chec
   const other = Buffer.from(content);
   other[99_999] = other[99_999]! ^ 0x80;
   const error = await failure(readFrom(() => honestFrames(other)));
+  assert.ok(error.corrupt);
+  assert.match(error.message, "the file says");
+});
+
+test("with onData, each checked frame is handed out at its offset and none is kept", async () => {
+  const copy = Buffer.alloc(content.length);
+  const offsets: number[] = [];
+  const kept = await readFrom(() => honestFrames(content), {
+    onData: async (offset, bytes) => {
+      offsets.push(offset);
+      copy.set(bytes, offset);
+    },
+  });
+  assert.equal(kept, []);
+  assert.equal(offsets, [0, 30_000, 60_000, 90_000]);
+  assert.ok(copy.equals(content));
+});
+
+test("with onData, a chunk that fails the end-to-end check still fails after its frames went out", async () => {
+  const other = Buffer.from(content);
+  other[99_999] = other[99_999]! ^ 0x80;
+  let handedOut = 0;
+  const error = await failure(
+    readFrom(() => honestFrames(other), {
+      onData: async (_offset, bytes) => {
+        handedOut += bytes.byteLength;
+      },
+    }),
+  );
+  assert.is(handedOut, content.length, "every frame checked out on its own");
   assert.ok(error.corrupt);
   assert.match(error.message, "the file says");
 });
