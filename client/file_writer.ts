@@ -35,6 +35,7 @@ import {
   type Logger,
   type RequestOf,
   type ResponseOf,
+  untilAborted,
 } from "#protocol";
 import { Slots } from "./_slots.js";
 import { type ChunkData, ChunkSource, peekNonEmpty } from "./chunk_source.js";
@@ -349,26 +350,4 @@ class Upload {
     this.#reportedBytes = bytes;
     this.#options.onProgress?.(bytes);
   }
-}
-
-/** `promise`, or a rejection with the signal's reason as soon as it aborts. */
-function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) {
-    promise.catch(() => {});
-    return Promise.reject(signal.reason);
-  }
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
 }

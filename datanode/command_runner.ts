@@ -16,6 +16,7 @@ import {
   type DataToSend,
   isBigFsError,
   type Logger,
+  untilAborted,
   xxh64,
 } from "#protocol";
 import { Downstream } from "./_downstream.js";
@@ -53,18 +54,12 @@ export class CommandRunner {
   readonly #queue: Transfer[] = [];
   readonly #keys = new Set<string>();
   readonly #running = new Set<Promise<void>>();
+  /** Aborts when the runner stops, so no transfer waits on a stalled peer past that. */
   readonly #controller = new AbortController();
-  /** Rejects when the runner stops, so no transfer waits on a stalled peer past that. */
-  readonly #stopped: Promise<never>;
   #deletes: Promise<void> = Promise.resolve();
 
   constructor(options: CommandRunnerOptions) {
     this.#options = options;
-    const signal = this.#controller.signal;
-    this.#stopped = new Promise<never>((_resolve, reject) => {
-      signal.addEventListener("abort", () => reject(signal.reason), { once: true });
-    });
-    this.#stopped.catch(() => {});
   }
 
   /** Transfers running or waiting. */
@@ -150,6 +145,7 @@ export class CommandRunner {
 
   async #transfer({ chunk, token, targets }: Transfer): Promise<void> {
     const { store, peers, logger } = this.#options;
+    const stopped = this.#controller.signal;
     const [first, ...rest] = targets as [DataNodeRef, ...DataNodeRef[]];
     const startedMs = Date.now();
     let downstream: Downstream | undefined;
@@ -186,15 +182,18 @@ export class CommandRunner {
         if (piece.done) break;
         if (this.#controller.signal.aborted) throw this.#controller.signal.reason;
         // One frame is held back so the last one can carry `end`.
-        if (held !== undefined)
-          await Promise.race([downstream.send(held), downstream.failure, this.#stopped]);
+        // Not raced against a promise pending for the runner's life: each race would stay
+        // reachable from it until the DataNode stops (see `untilAborted`).
+        if (held !== undefined) {
+          await untilAborted(Promise.race([downstream.send(held), downstream.failure]), stopped);
+        }
         const { offset, bytes, xxh64: checksum } = piece.value;
         held = { chunkId: chunk.id, offset: BigInt(offset), bytes, xxh64: checksum };
       }
       const empty = new Uint8Array(0);
       held ??= { chunkId: chunk.id, offset: 0n, bytes: empty, xxh64: xxh64(empty) };
-      await Promise.race([downstream.send({ ...held, end: true }), this.#stopped]);
-      const result = await Promise.race([downstream.result(), this.#stopped]);
+      await untilAborted(downstream.send({ ...held, end: true }), stopped);
+      const result = await untilAborted(downstream.result(), stopped);
       if (result.size !== replica.size || result.xxh64 !== replica.xxh64) {
         throw new BigFsError(
           "CHECKSUM_MISMATCH",

@@ -28,6 +28,7 @@ import {
   type IncomingRequest,
   type Logger,
   type ResponseOf,
+  untilAborted,
   xxh64,
   xxh64Hex,
 } from "#protocol";
@@ -211,11 +212,13 @@ async function receive(
   { writer, downstream, acks, self, idleMs }: Receiver,
 ): Promise<{ bytes: Uint8Array; xxh64: bigint }> {
   const { chunkId } = request.body;
-  let stop!: (error: unknown) => void;
-  const stopped = new Promise<never>((_resolve, reject) => {
-    stop = reject;
-  });
-  stopped.catch(() => {});
+  // Waits are cut short through a signal, not raced against a pending promise, which would
+  // keep every frame raced against it until the chunk is done (see `untilAborted`).
+  const stopper = new AbortController();
+  const stopped = stopper.signal;
+  const stop = (error: unknown) => {
+    if (!stopped.aborted) stopper.abort(error);
+  };
   const onAbort = () =>
     stop(new BigFsError("UNAVAILABLE", `Write of chunk ${chunkId} was cancelled upstream`));
   if (request.signal.aborted) onAbort();
@@ -234,7 +237,7 @@ async function receive(
           ),
         );
       }, idleMs);
-      const item = await Promise.race([request.items.next(), stopped]).finally(() =>
+      const item = await untilAborted(request.items.next(), stopped).finally(() =>
         clearTimeout(idle),
       );
       if (item === undefined) {
@@ -271,7 +274,7 @@ async function receive(
       // acknowledged by the response, which follows once it is durable: an ack as well would
       // be one more message each way per chunk (most of a small file's).
       if (item.end) {
-        await Promise.race([Promise.all([forwarded, ...writing]), stopped]);
+        await untilAborted(Promise.all([forwarded, ...writing]), stopped);
         return { bytes: item.bytes, xxh64: actual };
       }
       // Verified just above: the store reuses it rather than hashing the segment again.
@@ -279,8 +282,8 @@ async function receive(
       const writtenBytes = offset;
       local.then(() => acks.written(writtenBytes), stop);
       writing.push(local);
-      await Promise.race([forwarded, stopped]);
-      while (writing.length > localWritesMax) await Promise.race([writing.shift(), stopped]);
+      await untilAborted(Promise.resolve(forwarded), stopped);
+      while (writing.length > localWritesMax) await untilAborted(writing.shift()!, stopped);
     }
   } finally {
     request.signal.removeEventListener("abort", onAbort);

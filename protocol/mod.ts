@@ -142,3 +142,4 @@ export {
 } from "./server.js";
 export { formatSize, parseSize } from "./size.js";
 export { type StreamItem, type StreamMessage, StreamQueue } from "./stream_queue.js";
+export { untilAborted } from "./until_aborted.js";
