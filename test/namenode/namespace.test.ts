@@ -863,6 +863,21 @@ test("fromImage refuses truncated, corrupt or foreign bytes with a clear error",
       ),
     /id is not a 64-bit integer/,
   );
+  // Two files naming one chunk.
+  const otherFile = items.findIndex(
+    (item, index) => index > fileRecord && Array.isArray(item) && item[0] === 1,
+  );
+  assert.throws(
+    () =>
+      Namespace.fromImage(
+        rewrite((copy) => {
+          const first = (copy[fileRecord] as unknown[])[6] as unknown[];
+          const other = (copy[otherFile] as unknown[])[6] as unknown[];
+          other[0] = first[0];
+        }),
+      ),
+    /chunk id \d+ appears twice/,
+  );
 });
 
 // ----- replay --------------------------------------------------------------------------
