@@ -82,6 +82,12 @@ interface Damage {
 
 /** Options for {@linkcode scanSegments}: `EditLogOptions` carries them. */
 export interface ScanOptions {
+  /**
+   * Receives every record after `afterTxid`, in txid order, as it is read, instead of the
+   * records being collected: only one segment's bytes are held at a time. The payload is a
+   * view into the segment's bytes, valid only during the call. A throw stops the scan.
+   */
+  onRecord?: (txid: bigint, payload: Uint8Array) => void;
   /** Cut the log at mid-log corruption instead of refusing to open. */
   recover?: boolean;
   /** Receives a warning when a tail is cut, an error when corruption is cut. */
@@ -90,8 +96,10 @@ export interface ScanOptions {
 
 /** What {@linkcode scanSegments} found, and what it cut. */
 export interface ScanResult {
-  /** Every record after `afterTxid`, in txid order. */
+  /** Every record after `afterTxid`, in txid order; empty when `onRecord` took them. */
   records: EditRecord[];
+  /** How many records after `afterTxid` were read. */
+  recordCount: number;
   /** The segments kept, oldest first. */
   segments: Segment[];
   /** The txid of the last good record, or `undefined` when no segment is kept. */
@@ -120,6 +128,9 @@ export async function scanSegments(
   // Zero-padded names sort in txid order.
   const names = (await readdir(folder)).filter((name) => segmentNamePattern.test(name)).sort();
   const records: EditRecord[] = [];
+  const onRecord =
+    options.onRecord ?? ((txid: bigint, payload: Uint8Array) => records.push({ txid, payload }));
+  let recordCount = 0;
   const segments: Segment[] = [];
   let lastTxid: bigint | undefined;
   let validBytes = 0;
@@ -172,7 +183,8 @@ export async function scanSegments(
           break;
         }
         if (nextTxid > afterTxid) {
-          records.push({ txid: nextTxid, payload: bytes.subarray(position + 20, read.end) });
+          onRecord(nextTxid, bytes.subarray(position + recordHeaderBytes, read.end));
+          recordCount++;
         }
         nextTxid++;
         position = read.end;
@@ -226,7 +238,7 @@ export async function scanSegments(
     );
     break;
   }
-  return { records, segments, lastTxid, validBytes, truncatedTail, droppedRecords };
+  return { records, recordCount, segments, lastTxid, validBytes, truncatedTail, droppedRecords };
 }
 
 function maxOf(a: bigint, b: bigint): bigint {

@@ -30,6 +30,7 @@ import {
   replicationMax,
   u64Max,
 } from "./_namespace_nodes.js";
+import { UniqueIds } from "./_unique_ids.js";
 
 const imageFormat = "bigfs-namespace-image";
 const imageVersion = 1;
@@ -125,9 +126,23 @@ function imageHeaderField(header: Record<string, unknown>, field: string, kind: 
  * @throws {Error} naming the record and what is wrong.
  */
 export function decodeImage(bytes: Uint8Array): ImageContent {
-  let items: unknown[];
+  // Records are checked as cbor-x reads them, not collected first: a million files' worth of
+  // decoded arrays would double the memory of loading and keep the collector busy.
+  let reader: ReturnType<typeof imageReaderFor> | undefined;
+  let count = 0;
+  let failure: unknown;
   try {
-    items = cbor.decodeMultiple(bytes) as unknown[];
+    cbor.decodeMultiple(bytes, (item: unknown) => {
+      try {
+        if (reader === undefined) reader = imageReaderFor(item);
+        else reader.read(item, count);
+        count++;
+        return true;
+      } catch (error) {
+        failure = error;
+        return false;
+      }
+    });
   } catch (error) {
     throw new Error(
       `Cannot load namespace image: not a valid CBOR sequence: ${(error as Error).message}`,
@@ -136,7 +151,18 @@ export function decodeImage(bytes: Uint8Array): ImageContent {
       },
     );
   }
-  const header = items[0];
+  if (failure !== undefined) throw failure;
+  if (reader === undefined) {
+    throw new Error(`Cannot load namespace image: it does not start with a ${imageFormat} header`);
+  }
+  return reader.finish(count);
+}
+
+/**
+ * Checks the header `item` and returns a function that reads record `at` (from 1 on), and
+ * through it the namespace. `finish(count)` then checks the counts and returns the content.
+ */
+function imageReaderFor(header: unknown) {
   if (
     typeof header !== "object" ||
     header === null ||
@@ -156,18 +182,13 @@ export function decodeImage(bytes: Uint8Array): ImageContent {
   const directoryTotal = imageHeaderField(fields, "directories", "uint") as number;
   const fileTotal = imageHeaderField(fields, "files", "uint") as number;
   const pendingTotal = imageHeaderField(fields, "underConstruction", "uint") as number;
-  if (items.length !== 1 + directoryTotal + fileTotal + pendingTotal) {
-    throw new Error(
-      `Cannot load namespace image: the header counts ${directoryTotal + fileTotal + pendingTotal} records, the image has ${items.length - 1}`,
-    );
-  }
 
   const directories: DirectoryNode[] = [];
   const pendingById = new Map<bigint, PendingFile>();
   let files = 0;
   let chunkCount = 0;
-  // Chunk ids are unique across the image; a set of them all costs memory only while loading.
-  const chunkIds = new Set<bigint>();
+  // Chunk ids are unique across the image: checked once every record is read.
+  const chunkIds = new UniqueIds();
   // Chunks are read inline, not with a reader each: an image may hold millions of them.
   const readChunks = (record: RecordReader, chunkSizeBytes: number, withCommitted: boolean) => {
     const width = withCommitted ? 5 : 4;
@@ -178,25 +199,31 @@ export function decodeImage(bytes: Uint8Array): ImageContent {
     if (flat.length / width > chunksPerFileMax) record.fail("too many chunks");
     const chunks: MutableChunk[] = [];
     for (let at = 0; at < flat.length; at += width) {
-      const [id, generation, size, xxh64] = flat.slice(at, at + 4);
+      const id = flat[at];
+      const generation = flat[at + 1];
+      const size = flat[at + 2];
+      const xxh64 = flat[at + 3];
       const committed = withCommitted ? flat[at + 4] : true;
-      const bad = (reason: string) => record.fail(`chunk ${at / width}: ${reason}`);
       if (typeof id !== "bigint" || id < 1n || id > highestChunkId) {
-        bad(`id is not a 64-bit integer in 1..${highestChunkId}`);
+        record.fail(`chunk ${at / width}: id is not a 64-bit integer in 1..${highestChunkId}`);
       }
       if (typeof generation !== "bigint" || generation < 1n || generation > highestGeneration) {
-        bad(`generation is not a 64-bit integer in 1..${highestGeneration}`);
+        record.fail(
+          `chunk ${at / width}: generation is not a 64-bit integer in 1..${highestGeneration}`,
+        );
       }
       if (typeof size !== "number" || !Number.isSafeInteger(size) || size < 0) {
-        bad("size is not a whole number ≥ 0");
+        record.fail(`chunk ${at / width}: size is not a whole number ≥ 0`);
       }
       if (typeof xxh64 !== "bigint" || xxh64 < 0n || xxh64 > u64Max) {
-        bad("xxh64 is not a 64-bit unsigned integer");
+        record.fail(`chunk ${at / width}: xxh64 is not a 64-bit unsigned integer`);
       }
-      if (typeof committed !== "boolean") bad("committed is not a boolean");
-      const chunk = { id, generation, size, xxh64, committed } as MutableChunk;
-      if (chunk.size > chunkSizeBytes) bad("it is larger than the file's chunk size");
-      if (chunkIds.has(chunk.id)) bad(`chunk id ${chunk.id} appears twice`);
+      if (typeof committed !== "boolean")
+        record.fail(`chunk ${at / width}: committed is not a boolean`);
+      const chunk: MutableChunk = { id, generation, size, xxh64, committed };
+      if (chunk.size > chunkSizeBytes) {
+        record.fail(`chunk ${at / width}: it is larger than the file's chunk size`);
+      }
       chunkIds.add(chunk.id);
       chunkCount++;
       chunks.push(chunk);
@@ -209,12 +236,12 @@ export function decodeImage(bytes: Uint8Array): ImageContent {
     return directory;
   };
 
-  for (let at = 1; at < items.length; at++) {
-    const item = items[at];
+  const record = new RecordReader();
+  const read = (item: unknown, at: number) => {
     if (!Array.isArray(item))
       throw new Error(`Cannot load namespace image: record ${at} is not an array`);
     const kind = item[0];
-    const record = new RecordReader(item.slice(1), `record ${at} (${String(kind)})`);
+    record.reset(item, 1, at);
     if (at === 1 && kind !== 0) record.fail("the first record is not the root directory");
     if (kind === 0) {
       if (at > directoryTotal + fileTotal)
@@ -223,9 +250,9 @@ export function decodeImage(bytes: Uint8Array): ImageContent {
         if (item.length !== 4 || item[1] !== -1 || item[2] !== "") {
           record.fail('the root must be [0, -1, "", mtimeMs]');
         }
-        const mtimeMs = new RecordReader(item.slice(3), record.where).uint("mtimeMs");
+        const mtimeMs = record.reset(item, 3, at).uint("mtimeMs");
         directories.push(new DirectoryNode(null, "", mtimeMs));
-        continue;
+        return;
       }
       const parentIndex = record.uint("parentIndex");
       const parent = directoryAt(record, parentIndex, "parentIndex");
@@ -284,20 +311,32 @@ export function decodeImage(bytes: Uint8Array): ImageContent {
     } else {
       record.fail("unknown record kind");
     }
-  }
-  if (
-    directories.length !== directoryTotal ||
-    files !== fileTotal ||
-    pendingById.size !== pendingTotal
-  ) {
-    throw new Error(
-      `Cannot load namespace image: the header counts ${directoryTotal} directories, ${fileTotal} files and ${pendingTotal} files under construction; the records hold ${directories.length}, ${files} and ${pendingById.size}`,
-    );
-  }
-  return {
-    root: directories[0]!,
-    pendingById,
-    highest: [highestFileId, highestChunkId, highestGeneration],
-    counts: [files, directories.length, chunkCount],
   };
+  const finish = (count: number): ImageContent => {
+    const repeated = chunkIds.firstRepeated();
+    if (repeated !== undefined) {
+      throw new Error(`Cannot load namespace image: chunk id ${repeated} appears twice`);
+    }
+    if (count !== 1 + directoryTotal + fileTotal + pendingTotal) {
+      throw new Error(
+        `Cannot load namespace image: the header counts ${directoryTotal + fileTotal + pendingTotal} records, the image has ${count - 1}`,
+      );
+    }
+    if (
+      directories.length !== directoryTotal ||
+      files !== fileTotal ||
+      pendingById.size !== pendingTotal
+    ) {
+      throw new Error(
+        `Cannot load namespace image: the header counts ${directoryTotal} directories, ${fileTotal} files and ${pendingTotal} files under construction; the records hold ${directories.length}, ${files} and ${pendingById.size}`,
+      );
+    }
+    return {
+      root: directories[0]!,
+      pendingById,
+      highest: [highestFileId, highestChunkId, highestGeneration],
+      counts: [files, directories.length, chunkCount],
+    };
+  };
+  return { read, finish };
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { cbor } from "#protocol";
-import { splitPath } from "./path.js";
+import { nameProblem, splitPath } from "./path.js";
 
 const imageBlockBytes = 1 << 20;
 
@@ -40,20 +40,37 @@ export class ImageWriter {
   }
 }
 
-/** Reads one image record's fields, each checked, with errors naming the record. */
+/**
+ * Reads one image record's fields, each checked, with errors naming the record. One reader
+ * is reset for each record: an image may hold millions of them.
+ */
 export class RecordReader {
+  #fields: readonly unknown[] = [];
+  #start = 0;
   #at = 0;
-  constructor(
-    private readonly fields: readonly unknown[],
-    readonly where: string,
-  ) {}
+  #index = 0;
+
+  /** Reads `fields` from `start` on; they are record `index` of the image, kind first. */
+  reset(fields: readonly unknown[], start: number, index: number): this {
+    this.#fields = fields;
+    this.#start = start;
+    this.#at = start;
+    this.#index = index;
+    return this;
+  }
+
+  /** Names the record in errors. */
+  get where(): string {
+    return `record ${this.#index} (${String(this.#fields[0])})`;
+  }
 
   fail(reason: string): never {
     throw new Error(`Cannot load namespace image: ${this.where}: ${reason}`);
   }
   #next(): unknown {
-    if (this.#at >= this.fields.length) this.fail(`too few fields (${this.fields.length})`);
-    return this.fields[this.#at++];
+    const fields = this.#fields;
+    if (this.#at >= fields.length) this.fail(`too few fields (${fields.length - this.#start})`);
+    return fields[this.#at++];
   }
   uint(what: string): number {
     const value = this.#next();
@@ -82,6 +99,8 @@ export class RecordReader {
   }
   name(what: string): string {
     const value = this.string(what);
+    // The common case checked directly; anything else goes through splitPath for its message.
+    if (value !== "" && !value.includes("/") && nameProblem(value) === undefined) return value;
     let names: string[];
     try {
       names = splitPath(`/${value}`);
@@ -92,6 +111,7 @@ export class RecordReader {
     return value;
   }
   end(): void {
-    if (this.#at !== this.fields.length) this.fail(`too many fields (${this.fields.length})`);
+    const fields = this.#fields;
+    if (this.#at !== fields.length) this.fail(`too many fields (${fields.length - this.#start})`);
   }
 }

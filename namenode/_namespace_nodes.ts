@@ -38,14 +38,30 @@ export class DirectoryNode {
   ) {}
 }
 
+const noChunks: readonly MutableChunk[] = Object.freeze([]);
+
 /** A complete file; its name is the key in its parent's `children`. */
 export class FileNode {
+  /**
+   * The chunk of a one-chunk file, else the array of them: most files have one chunk, and an
+   * array of one costs almost as much as the chunk.
+   */
+  readonly #chunks: MutableChunk | readonly MutableChunk[];
+
   constructor(
     public replication: number,
     public readonly chunkSizeBytes: number,
     public readonly mtimeMs: number,
-    public readonly chunks: readonly MutableChunk[],
-  ) {}
+    chunks: readonly MutableChunk[],
+  ) {
+    this.#chunks = chunks.length === 1 ? chunks[0]! : chunks.length === 0 ? noChunks : chunks;
+  }
+
+  /** The file's chunks in order; never changes. */
+  get chunks(): readonly MutableChunk[] {
+    const chunks = this.#chunks;
+    return Array.isArray(chunks) ? chunks : [chunks as MutableChunk];
+  }
 }
 
 /** A file under construction, held by its parent directory and its name. */

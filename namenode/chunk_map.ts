@@ -28,7 +28,8 @@
  *   included) are kept up to date as replicas come and go: the balancer's measure of use.
  *
  * Memory: the NameNode holds about a million chunks, so an entry is one small object whose
- * replica holders are a short array of interned DataNode numbers, not a Set of strings.
+ * replica holders are a short array of interned DataNode numbers, exactly as long as needed,
+ * not a Set of strings.
  * Each DataNode has one Set of its chunk ids, so a full report or a death is reconciled
  * without scanning every chunk.
  */
@@ -107,6 +108,11 @@ export interface ChunkMapOptions {
 }
 
 interface Entry {
+  /**
+   * The chunk's id, the very bigint that keys it: DataNodes' sets hold this one, not the
+   * (equal) copy each report decodes, which would cost a bigint per replica.
+   */
+  readonly id: bigint;
   generation: bigint;
   expectedReplication: number;
   size: number;
@@ -145,6 +151,7 @@ export class ChunkMap {
       throw new RangeError(`Cannot add chunk ${chunk.id} to the chunk map: it is there already`);
     }
     this.#chunks.set(chunk.id, {
+      id: chunk.id,
       generation: chunk.generation,
       expectedReplication: chunk.expectedReplication,
       size: chunk.size ?? 0,
@@ -198,7 +205,7 @@ export class ChunkMap {
     }
     const wrong =
       report.generation > entry.generation || (entry.committed && report.size !== entry.size);
-    this.#hold(report.id, entry, number);
+    this.#hold(entry, number);
     if (wrong) markIn(entry, number);
     if (isCorrupt(entry, number)) return "corrupt";
     this.#onReplicaStored?.(report.id);
@@ -258,7 +265,7 @@ export class ChunkMap {
       this.#drop(id, entry, number);
       return "stale";
     }
-    this.#hold(id, entry, number);
+    this.#hold(entry, number);
     markIn(entry, number);
     return "corrupt";
   }
@@ -416,12 +423,14 @@ export class ChunkMap {
     return number;
   }
 
-  #hold(id: bigint, entry: Entry, number: number): void {
+  #hold(entry: Entry, number: number): void {
     if (!entry.holders.includes(number)) {
-      entry.holders.push(number);
+      // A new array of exactly the holders: `push` would reserve room for 17 of them, in
+      // each of a million entries.
+      entry.holders = entry.holders.concat(number);
       this.#bytesOf[number]! += entry.size;
     }
-    this.#chunksOf[number]!.add(id);
+    this.#chunksOf[number]!.add(entry.id);
   }
 
   #drop(id: bigint, entry: Entry, number: number): void {

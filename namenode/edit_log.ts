@@ -66,6 +66,11 @@ export interface EditLogOptions {
   segmentBytesMax?: number;
   /** Receives a warning when a tail is cut, an error when the log fails. */
   logger?: Logger;
+  /**
+   * Receives every record after `afterTxid` as it is read (see `ScanOptions.onRecord`), so a
+   * long log is replayed one segment at a time instead of held whole; `records` is then empty.
+   */
+  onRecord?: (txid: bigint, payload: Uint8Array) => void;
   /** Opens the newest segment for writing: `"r+"` an existing one, `"wx"` a new one. */
   openSegmentFile?: (path: string, flags: "r+" | "wx") => Promise<SegmentFile>;
 }
@@ -73,8 +78,10 @@ export interface EditLogOptions {
 /** What {@linkcode EditLog.open} returns. */
 export interface EditLogOpenResult {
   log: EditLog;
-  /** Every record after `afterTxid`, in txid order. */
+  /** Every record after `afterTxid`, in txid order; empty when `onRecord` took them. */
   records: EditRecord[];
+  /** How many records after `afterTxid` were read. */
+  recordCount: number;
   /** Set when a torn tail, or with `recover` corruption, was cut. */
   truncatedTail?: TruncatedTail;
   /** With `recover`: how many txids were lost at and after the corruption. */
@@ -159,7 +166,7 @@ export class EditLog {
       );
     }
     const scan = await scanSegments(folder, afterTxid, options);
-    const { records, segments, lastTxid, truncatedTail, droppedRecords } = scan;
+    const { records, recordCount, segments, lastTxid, truncatedTail, droppedRecords } = scan;
     let validBytes = scan.validBytes;
     const endTxid = lastTxid ?? afterTxid;
     if (endTxid < afterTxid) {
@@ -178,7 +185,7 @@ export class EditLog {
       file = await openFile(join(folder, segments.at(-1)!.name), "r+");
     }
     const log = new EditLog(folder, segments, file, validBytes, endTxid, options);
-    const result: EditLogOpenResult = { log, records };
+    const result: EditLogOpenResult = { log, records, recordCount };
     if (truncatedTail !== undefined) result.truncatedTail = truncatedTail;
     if (droppedRecords !== undefined) result.droppedRecords = droppedRecords;
     return result;

@@ -4,10 +4,20 @@
  * cleanly on SIGTERM or SIGINT. Exit codes: 0 after a clean stop, 1 when start-up fails,
  * 2 for a bad command line.
  */
+import { setFlagsFromString } from "node:v8";
 import { ConfigError, createLogger, formatUsage, loadSecret } from "#protocol";
 import { namenodeFlags, parseNamenodeConfig } from "./config.js";
 import { EditLogCorruptError } from "./edit_log.js";
 import { NameNode } from "./namenode.js";
+
+// The NameNode's heap is mostly its namespace and chunk map, which only grow, while every
+// request leaves garbage that lives just long enough (a group commit's fdatasync) to be
+// promoted to the old generation. V8 lets the heap grow up to four times what a full
+// collection keeps before collecting again, so at a million files most of the resident memory
+// was garbage. Growing by half of what is kept costs a full (mostly concurrent) collection
+// more often, and holds resident memory near the live data: 100,000 one-chunk files created
+// as `bigfs-bench meta` does took 2.9 KiB of resident memory per file without it, 1.5 with it.
+setFlagsFromString("--heap-growing-percent=50");
 
 const argv = process.argv.slice(2);
 if (argv.includes("--help")) {

@@ -642,22 +642,25 @@ export class Namespace {
   #complete(op: CompleteOp): OpResult {
     const action = `Cannot complete file ${op.fileId}`;
     const pending = this.#pending(op.fileId, action);
-    const path = childPath(pending.parent, pending.name);
-    const pathAction = `Cannot complete ${path} (file ${op.fileId})`;
-    checkUint(op.mtimeMs, "mtimeMs", pathAction);
+    // Built only for an error: walking up to the root for every complete is costly.
+    const pathAction = () =>
+      `Cannot complete ${childPath(pending.parent, pending.name)} (file ${op.fileId})`;
+    if (!Number.isSafeInteger(op.mtimeMs) || op.mtimeMs < 0) {
+      checkUint(op.mtimeMs, "mtimeMs", pathAction());
+    }
     const uncommitted = pending.chunks.find((chunk) => !chunk.committed);
     if (uncommitted !== undefined) {
-      throw invalidArgument(`${pathAction}: chunk ${uncommitted.id} is not committed`);
+      throw invalidArgument(`${pathAction()}: chunk ${uncommitted.id} is not committed`);
     }
     const parent = pending.parent;
     const existing = parent.children.get(pending.name);
     if (existing instanceof DirectoryNode) {
-      throw new BigFsError("IS_A_DIRECTORY", `${pathAction}: a directory exists there now`);
+      throw new BigFsError("IS_A_DIRECTORY", `${pathAction()}: a directory exists there now`);
     }
     if (existing !== undefined && !pending.overwrite) {
       throw new BigFsError(
         "EXISTS",
-        `${pathAction}: a file exists there now and the create did not ask to overwrite`,
+        `${pathAction()}: a file exists there now and the create did not ask to overwrite`,
       );
     }
     this.#dropPending(pending);

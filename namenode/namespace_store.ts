@@ -87,9 +87,20 @@ export class NamespaceStore {
       }
       const namespace = loaded ? Namespace.fromImage(loaded.image) : new Namespace();
       const afterTxid = loaded?.txid ?? 0n;
+      // Each record is applied as it is read, so only one segment is in memory at a time.
       const opened = await EditLog.open(folder, {
         afterTxid,
         logger,
+        onRecord: (txid, payload) => {
+          try {
+            namespace.apply(decodeOp(payload));
+          } catch (error) {
+            throw new Error(
+              `Cannot replay edit log: record ${txid} does not apply: ${(error as Error).message}`,
+              { cause: error },
+            );
+          }
+        },
         ...(options.recover ? { recover: true } : {}),
         ...(options.openSegmentFile ? { openSegmentFile: options.openSegmentFile } : {}),
       });
@@ -102,21 +113,10 @@ export class NamespaceStore {
           `recovery dropped ${opened.droppedRecords} edit log records`,
         );
       }
-      for (const record of opened.records) {
-        try {
-          namespace.apply(decodeOp(record.payload));
-        } catch (error) {
-          await opened.log.close();
-          throw new Error(
-            `Cannot replay edit log: record ${record.txid} does not apply: ${(error as Error).message}`,
-            { cause: error },
-          );
-        }
-      }
       logger.info(
         {
           imageTxid: String(afterTxid),
-          replayedRecords: opened.records.length,
+          replayedRecords: opened.recordCount,
           files: namespace.fileCount,
           directories: namespace.directoryCount,
           durationMs: Date.now() - startedMs,

@@ -36,7 +36,7 @@ function codePoint(code: number): string {
 }
 
 /** Why `name` cannot be a name, or `undefined` when it can. `name` is never empty here. */
-function nameProblem(name: string): string | undefined {
+export function nameProblem(name: string): string | undefined {
   if (name === "." || name === "..") return `name "${name}" is not allowed`;
   for (let index = 0; index < name.length; index++) {
     const code = name.charCodeAt(index);

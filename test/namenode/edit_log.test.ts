@@ -122,6 +122,47 @@ test("records at or before afterTxid are skipped", async () => {
   });
 });
 
+test("onRecord receives each record as it is read, across segments, instead of a list", async () => {
+  await withFolder(async (folder) => {
+    // Records of 60 to 119 bytes: segments of 300 bytes hold two or three each.
+    await writeLog(folder, 30, { segmentBytesMax: 300 });
+    assert.ok((await segmentNames(folder)).length > 5, "several segments");
+    const seen: { txid: bigint; payload: Uint8Array }[] = [];
+    const opened = await openAndClose(folder, {
+      afterTxid: 4n,
+      onRecord: (txid, payload) => seen.push({ txid, payload: payload.slice() }),
+    });
+    assert.is(opened.records.length, 0);
+    assert.is(opened.recordCount, 26);
+    assert.equal(
+      seen.map(({ txid }) => txid),
+      Array.from({ length: 26 }, (_, index) => BigInt(index + 5)),
+    );
+    for (const { txid, payload } of seen) assert.equal(payload, payloadOf(Number(txid) - 1));
+  });
+});
+
+test("a throw from onRecord stops the open and leaves the log as it was", async () => {
+  await withFolder(async (folder) => {
+    await writeLog(folder, 10);
+    const before = await readFile(join(folder, firstSegment));
+    const seen: bigint[] = [];
+    await rejects(
+      () =>
+        EditLog.open(folder, {
+          onRecord: (txid) => {
+            if (txid === 4n) throw new Error("record 4 does not apply");
+            seen.push(txid);
+          },
+        }),
+      /record 4 does not apply/,
+    );
+    assert.equal(seen, [1n, 2n, 3n]);
+    assert.equal(await readFile(join(folder, firstSegment)), before);
+    assertRecords(await openAndClose(folder), 1, 10);
+  });
+});
+
 test("a log that ends before the image's txid refuses to open", async () => {
   await withFolder(async (folder) => {
     await writeLog(folder, 3);

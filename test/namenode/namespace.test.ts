@@ -742,6 +742,38 @@ test("decodeOp refuses bytes that are not an op, naming what is wrong", () => {
   });
 });
 
+test("decodeOp reads every record the same whether the fast reader takes it or cbor-x does", () => {
+  const general = (op: NamespaceOp) => {
+    // The same map, with a byte after it: the fast reader passes it on, cbor-x refuses it.
+    const bytes = encodeOp(op);
+    assert.throws(() => decodeOp(new Uint8Array([...bytes, 0])), /not valid CBOR/);
+    return cbor.decode(bytes) as unknown;
+  };
+  const ops: NamespaceOp[] = [
+    ...sampleOps,
+    // Lengths and integers at each CBOR width boundary, and a long ASCII path.
+    { op: "mkdir", path: `/${"d".repeat(23)}`, parents: false, mtimeMs: 23 },
+    { op: "mkdir", path: `/${"d".repeat(300)}`, parents: false, mtimeMs: 24 },
+    { op: "setReplication", path: "/y", replication: 255 },
+    { op: "setReplication", path: "/y", replication: 65_536 },
+    { op: "abandon", fileId: 2n ** 32n },
+    { op: "complete", fileId: 1n, mtimeMs: 2 ** 32 },
+    { op: "complete", fileId: 1n, mtimeMs: 1_795_782_382_772 },
+    // Not ASCII, and a whole float32 number: the general path reads these.
+    { op: "rename", source: "/ä", destination: "/日本", mtimeMs: 5 },
+    { op: "complete", fileId: 1n, mtimeMs: 2 ** 40 },
+  ];
+  for (const op of ops) {
+    assert.equal(decodeOp(encodeOp(op)), op);
+    assert.equal(general(op), op);
+  }
+  // Keys in another order, or a value of the wrong type, still read (or fail) as before.
+  const reordered = new Uint8Array(cbor.encode({ fileId: 5n, op: "abandon" }));
+  assert.equal(decodeOp(reordered), { op: "abandon", fileId: 5n });
+  const float = new Uint8Array(cbor.encode({ op: "complete", fileId: 1n, mtimeMs: 1.5 }));
+  assert.throws(() => decodeOp(float), /complete\.mtimeMs must be a uint/);
+});
+
 // ----- image ---------------------------------------------------------------------------
 
 function richNamespace(): Namespace {
@@ -830,6 +862,21 @@ test("fromImage refuses truncated, corrupt or foreign bytes with a clear error",
         }),
       ),
     /id is not a 64-bit integer/,
+  );
+  // Two files naming one chunk.
+  const otherFile = items.findIndex(
+    (item, index) => index > fileRecord && Array.isArray(item) && item[0] === 1,
+  );
+  assert.throws(
+    () =>
+      Namespace.fromImage(
+        rewrite((copy) => {
+          const first = (copy[fileRecord] as unknown[])[6] as unknown[];
+          const other = (copy[otherFile] as unknown[])[6] as unknown[];
+          other[0] = first[0];
+        }),
+      ),
+    /chunk id \d+ appears twice/,
   );
 });
 
