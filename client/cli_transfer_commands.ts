@@ -139,7 +139,8 @@ A progress bar is drawn on stderr when it is a terminal.`,
     if (replaced?.isDirectory()) {
       throw new Error(`Cannot download ${remote} to ${local}: it is a local folder`);
     }
-    if (replaced !== undefined && flags.overwrite !== true) {
+    // A device or FIFO (`/dev/null`) is written in place, not replaced: it needs no --overwrite.
+    if (replaced?.isFile() && flags.overwrite !== true) {
       throw new Error(
         `Cannot download ${remote} to ${local}: the local file exists (give --overwrite to replace it)`,
       );

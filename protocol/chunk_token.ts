@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { createHmac, timingSafeEqual } from "node:crypto";
+import { createHmac, createSecretKey, type KeyObject, timingSafeEqual } from "node:crypto";
 import { BigFsError } from "./errors.js";
 
 /** What a chunk token allows its holder to do to one chunk. */
@@ -89,8 +89,17 @@ export function deriveChunkTokenKey(secret: Uint8Array): Uint8Array {
   return createHmac("sha256", secret).update(keyLabel).digest();
 }
 
+// The signing key of each secret in use, derived once: every chunk read and write mints or
+// checks a token, and deriving the key each time doubled the HMAC work.
+const signingKeys = new WeakMap<Uint8Array, KeyObject>();
+
 function mac(secret: Uint8Array, signed: Uint8Array): Buffer {
-  return createHmac("sha256", deriveChunkTokenKey(secret)).update(signed).digest();
+  let key = signingKeys.get(secret);
+  if (key === undefined) {
+    key = createSecretKey(deriveChunkTokenKey(secret));
+    signingKeys.set(secret, key);
+  }
+  return createHmac("sha256", key).update(signed).digest();
 }
 
 function assertU64(value: bigint, field: string): void {

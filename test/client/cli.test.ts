@@ -288,6 +288,9 @@ test("put, stat --json, get, cat and fsck --json agree on a file of several chun
   assert.is(again.code, 1, "an existing local file is not replaced without --overwrite");
   assert.match(again.stderr, "--overwrite");
   assert.is((await bigfs(["get", "/several.bin", copy, "--overwrite"])).code, 0);
+  // A device is written to, not replaced: no --overwrite needed.
+  const toDevice = await bigfs(["get", "/several.bin", "/dev/null"]);
+  assert.is(toDevice.code, 0, toDevice.stderr);
 
   const cat = await bigfs(["cat", "/several.bin"]);
   assert.is(cat.code, 0);
