@@ -1,33 +1,7 @@
-/**
- * The seeded fuzzer against a real NameNode process: 100,000 inputs at its protocol and HTTP
- * ports, before and after the handshake, while a real client keeps uploading and reading back
- * files. Replay a failure with `BIGFS_FUZZ_SEED=<seed>`.
- */
+/** The seeded fuzzer against a real NameNode process (see `test/fuzz/daemon_fuzz_test.ts`). */
 import { test } from "uvu";
-import * as assert from "uvu/assert";
-import { runClusterFuzz } from "../fuzz/cluster_fuzz.js";
-import { fuzzSeed } from "../fuzz/fuzz_seed.js";
+import { daemonFuzzTest } from "../fuzz/daemon_fuzz_test.js";
 
-// A fixed seed keeps the suite repeatable; `npm run fuzz` draws a new one each run.
-const seed = fuzzSeed(process.env.BIGFS_FUZZ_SEED || "20261127");
-const inputs = 100_000;
-
-test(`a NameNode takes ${inputs} fuzzed inputs and keeps serving a real client (seed ${seed})`, async () => {
-  console.log(`  fuzzing the NameNode with seed ${seed} (BIGFS_FUZZ_SEED=${seed} replays it)`);
-  const counts = await runClusterFuzz({ target: "namenode", seed, inputs });
-  console.log(`  NameNode fuzz counts: ${JSON.stringify(counts)}`);
-  assert.ok(counts.inputs >= inputs, `only ${counts.inputs} inputs`);
-  // The inputs reached every layer: the handshake, the decoder, the handlers, the HTTP port.
-  assert.ok(counts.handshakeInputs > 2000, `only ${counts.handshakeInputs} handshake inputs`);
-  assert.ok(counts.brokenFrames > 500, `only ${counts.brokenFrames} broken frames`);
-  assert.ok((counts.errorCodes.PROTOCOL ?? 0) > 100, "too few PROTOCOL refusals");
-  assert.ok((counts.errorCodes.INVALID_PATH ?? 0) > 1000, "too few INVALID_PATH answers");
-  assert.ok(counts.responses > 1000, `only ${counts.responses} successful responses`);
-  assert.ok(counts.httpRequests > 5000, `only ${counts.httpRequests} HTTP requests`);
-  for (const status of ["200", "400", "404", "413", "431"]) {
-    assert.ok((counts.httpStatuses[status] ?? 0) > 0, `no HTTP ${status} answers`);
-  }
-  assert.ok(counts.validChecks >= 10, `only ${counts.validChecks} valid client checks`);
-});
+daemonFuzzTest("NameNode", "namenode", { code: "INVALID_PATH", what: "INVALID_PATH answers" });
 
 test.run();
