@@ -7,7 +7,13 @@
  */
 
 import { Counter, Gauge } from "prom-client";
-import { DaemonMetrics, type HttpSidePort, type Logger, serveHttpSidePort } from "#protocol";
+import {
+  DaemonMetrics,
+  type HttpSidePort,
+  type Logger,
+  readGauge,
+  serveHttpSidePort,
+} from "#protocol";
 
 /** What the DataNode's metrics read. */
 export interface DataNodeStatusSource {
@@ -67,14 +73,7 @@ export class DataNodeHttpStatus {
     if (this.#sidePort !== undefined) throw new Error("DataNodeHttpStatus is already listening");
     const registers = [this.metrics.registry];
     const gauge = (name: string, help: string, read: () => number) =>
-      new Gauge({
-        name,
-        help,
-        registers,
-        collect() {
-          this.set(read());
-        },
-      });
+      readGauge(this.metrics.registry, name, help, read);
     gauge("bigfs_datanode_chunks", "Finalised chunk replicas stored", () => source.chunkCount());
     gauge("bigfs_datanode_used_bytes", "Bytes of chunk data stored", () => source.usedBytes());
     gauge("bigfs_datanode_capacity_bytes", "Bytes of chunk data this DataNode may hold", () =>

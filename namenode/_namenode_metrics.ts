@@ -4,6 +4,7 @@
  * is true now; the `_total` counters mirror the parts' own running totals.
  */
 import { Counter, Gauge, type Registry } from "prom-client";
+import { readGauge } from "#protocol";
 import type { ChunkHealth } from "./chunk_map.js";
 import type { DatanodeState } from "./datanode_registry.js";
 import type { NamenodeParts } from "./namenode_parts.js";
@@ -35,14 +36,7 @@ export function registerNamenodeMetrics(registry: Registry, source: NamenodeMetr
   const registers = [registry];
   const { parts } = source;
   const gauge = (name: string, help: string, read: () => number) =>
-    new Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(read());
-      },
-    });
+    readGauge(registry, name, help, read);
   // A running total kept by a part, shown as a counter so that rate() works on it.
   const total = (name: string, help: string, read: () => number) =>
     new Counter({

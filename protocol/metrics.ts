@@ -11,7 +11,7 @@
  * every daemon's text. One per daemon would leave an event loop timer and a GC observer
  * behind for every daemon a test starts, each holding that daemon's metrics alive.
  */
-import { Counter, collectDefaultMetrics, Histogram, Registry } from "prom-client";
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 import type { IncomingRequest, RequestHandler } from "./connection.js";
 import { isBigFsError } from "./errors.js";
 
@@ -128,4 +128,24 @@ export class DaemonMetrics {
     }
     return metrics;
   }
+}
+
+/**
+ * A gauge whose value is read from the daemon each time `/metrics` is scraped, so no code on
+ * a hot path has to keep it up to date.
+ */
+export function readGauge(
+  registry: Registry,
+  name: string,
+  help: string,
+  read: () => number,
+): Gauge {
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
 }

@@ -129,7 +129,7 @@ export {
   replicaReport,
   type StreamMessageOf,
 } from "./messages.js";
-export { DaemonMetrics, type DaemonMetricsOptions } from "./metrics.js";
+export { DaemonMetrics, type DaemonMetricsOptions, readGauge } from "./metrics.js";
 export { type Routes, route } from "./router.js";
 export * as schema from "./schema.js";
 export { loadSecret } from "./secret.js";
