@@ -15,6 +15,9 @@ import { type FileHandle, open } from "node:fs/promises";
 import { BigFsError, Xxh64Stream, xxh64, xxh64Hex } from "#protocol";
 import { type ChunkMeta, decodeChunkFooter, decodeChunkMeta, footerBytes } from "./_chunk_meta.js";
 
+/** How much of a file's end is read to find its footer and metadata at once. */
+const tailReadBytes = 8 * 1024;
+
 /** Replicas whose whole file is at most this long are read in one go. */
 export const wholeReadBytesMax = 1024 * 1024;
 
@@ -81,11 +84,18 @@ async function readMeta(
   whole: Buffer | undefined,
   what: string,
 ): Promise<ChunkMeta> {
-  const tail = (start: number) =>
-    whole ? Promise.resolve(whole.subarray(start)) : readAt(handle!, start, fileBytes - start);
-  const footer = await tail(Math.max(0, fileBytes - footerBytes));
-  const metaStart = decodeChunkFooter(footer, fileBytes, what);
-  const metaBytes = (await tail(metaStart)).subarray(0, fileBytes - footerBytes - metaStart);
+  // One read of the file's end holds the footer and, for chunks up to about 256 MiB in 256 KiB
+  // segments, all of the metadata; a longer metadata costs a second read.
+  const tailStart = Math.max(0, fileBytes - tailReadBytes);
+  const tail = whole
+    ? whole.subarray(tailStart)
+    : await readAt(handle!, tailStart, fileBytes - tailStart);
+  const metaStart = decodeChunkFooter(tail.subarray(-footerBytes), fileBytes, what);
+  const metaEnd = fileBytes - footerBytes;
+  const metaBytes =
+    metaStart >= tailStart
+      ? tail.subarray(metaStart - tailStart, metaEnd - tailStart)
+      : await readAt(handle!, metaStart, metaEnd - metaStart);
   const meta = decodeChunkMeta(metaBytes, what);
   if (meta.sizeBytes !== metaStart) {
     throw mismatch(

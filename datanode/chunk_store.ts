@@ -260,10 +260,11 @@ export class ChunkStore {
   ): AsyncGenerator<ReadPiece, void, undefined> {
     assertU64(id, "chunk id");
     this.#assertOpen(`read chunk ${id}`);
-    let info = this.#found(id, "read");
-    let fileBytes = this.#replicas.get(id)?.footprintBytes;
+    let stored = this.#replicas.get(id);
+    if (stored === undefined) throw this.#notFound(id, "read");
+    const size = stored.info.size;
     const offset = range.offset ?? 0;
-    const length = range.length ?? Math.max(0, info.size - offset);
+    const length = range.length ?? Math.max(0, size - offset);
     if (
       !Number.isSafeInteger(offset) ||
       !Number.isSafeInteger(length) ||
@@ -272,25 +273,26 @@ export class ChunkStore {
     ) {
       throw new BigFsError("INVALID_ARGUMENT", `Cannot read chunk ${id}: bad range`);
     }
-    if (offset + length > info.size) {
+    if (offset + length > size) {
       throw new BigFsError(
         "INVALID_ARGUMENT",
-        `Cannot read chunk ${id}: range ${offset}+${length} ends beyond its ${info.size} bytes`,
+        `Cannot read chunk ${id}: range ${offset}+${length} ends beyond its ${size} bytes`,
       );
     }
+    const open = ({ info, footprintBytes }: StoredReplica) =>
+      openReplica(this.#path(info), info, { readWhole: true, fileBytes: footprintBytes });
     let replica: OpenReplica;
     try {
-      replica = await openReplica(this.#path(info), info, { readWhole: true, fileBytes });
+      replica = await open(stored);
     } catch (error) {
       // A newer generation may have replaced the one looked up; read that one instead.
-      const current = this.get(id);
-      if (!isNotFound(error) || current === undefined || current === info) {
+      const current = this.#replicas.get(id);
+      if (!isNotFound(error) || current === undefined || current === stored) {
         throw isNotFound(error) ? this.#notFound(id, "read") : error;
       }
-      info = current;
-      fileBytes = this.#replicas.get(id)?.footprintBytes;
-      if (offset + length > info.size) throw this.#notFound(id, "read");
-      replica = await openReplica(this.#path(info), info, { readWhole: true, fileBytes });
+      stored = current;
+      if (offset + length > stored.info.size) throw this.#notFound(id, "read");
+      replica = await open(stored);
     }
     yield* readPieces(replica, offset, offset + length);
   }

@@ -230,6 +230,23 @@ test("a store holding replicas of the old two-file format is refused, and left a
   assert.equal(await readdir(join(folder, "corrupt")), []);
 });
 
+test("metadata longer than the tail read at once (over 1,000 segments) reads back and reopens", async () => {
+  const folder = await newFolder();
+  const store = await open(folder, 1 << 30);
+  const bytes = randomBytes(1536 * segmentBytes);
+  await put(store, 21n, bytes, 1n, [64 * 1024]);
+  assert.equal(joined(await collect(store.read(21n))), bytes);
+  await store.verify(21n);
+  await store.close();
+  const reopened = await open(folder);
+  assert.is(reopened.get(21n)?.size, bytes.byteLength);
+  assert.equal(
+    joined(await collect(reopened.read(21n, { offset: 5000, length: 100 }))),
+    bytes.subarray(5000, 5100),
+  );
+  await reopened.close();
+});
+
 test("256 consecutive chunk ids share a folder; the next id starts another", () => {
   const base = 0x12_34_00n;
   assert.is(chunkFolder("/d", base), chunkFolder("/d", base + 255n));
