@@ -15,6 +15,7 @@
  */
 import {
   BigFsError,
+  type ByteParts,
   type Connection,
   type ConnectionPool,
   type datanodeRef,
@@ -59,7 +60,7 @@ export interface ReadReplicaOptions {
    * the byte offset within the range, and awaited before the next frame is taken. The caller
    * must not use them as verified until this read resolves: the whole chunk's check comes last.
    */
-  onData?: (offset: number, bytes: Uint8Array) => Promise<void>;
+  onData?: (offset: number, bytes: ByteParts) => Promise<void>;
 }
 
 /**
@@ -106,21 +107,22 @@ export async function readReplica(
           `Cannot read ${at}: got a frame of chunk ${item.chunkId} at offset ${item.offset}`,
         );
       }
-      if (got + item.bytes.byteLength > length) {
+      if (got + item.byteLength > length) {
         throw corrupt(
           `Cannot read ${at}: the replica sends more than the ${length} bytes asked for`,
         );
       }
-      const actual = xxh64(item.bytes);
+      // Hashed and handed on in the pieces the socket delivered, never joined for that.
+      const actual = xxh64(item.parts);
       if (actual !== item.xxh64) {
         throw corrupt(
           `Cannot read ${at}: checksum mismatch: the frame says ${xxh64Hex(item.xxh64)}, its bytes hash to ${xxh64Hex(actual)}`,
         );
       }
-      hasher?.update(item.bytes);
+      hasher?.update(item.parts);
       if (options.onData === undefined) pieces.push(item.bytes);
-      else await options.onData(got, item.bytes);
-      got += item.bytes.byteLength;
+      else await options.onData(got, item.parts);
+      got += item.byteLength;
       if (item.end) break;
     }
     await open.response;

@@ -22,7 +22,7 @@
  * naming the path and the chunk.
  */
 import { setTimeout as sleep } from "node:timers/promises";
-import { BigFsError, type ConnectionPool, type Logger } from "#protocol";
+import { BigFsError, type ByteParts, type ConnectionPool, type Logger } from "#protocol";
 import {
   type LocatedChunk,
   ReplicaReadError,
@@ -138,7 +138,7 @@ export class FileReader {
    * of each chunk once verified.
    */
   async readInto(
-    write: (position: number, bytes: Uint8Array) => Promise<void>,
+    write: (position: number, bytes: ByteParts) => Promise<void>,
     options: { signal?: AbortSignal; onChunk?: (bytes: number) => void } = {},
   ): Promise<void> {
     const parts = this.#plan(0, this.#size);
@@ -197,7 +197,7 @@ export class FileReader {
   async #readPart(
     part: RangePart,
     signal: AbortSignal,
-    onData?: (offset: number, bytes: Uint8Array) => Promise<void>,
+    onData?: (offset: number, bytes: ByteParts) => Promise<void>,
   ): Promise<Uint8Array[]> {
     const { pool, stallTimeoutMs } = this.#context;
     const failures: string[] = [];

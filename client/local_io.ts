@@ -14,7 +14,13 @@ import { type FileHandle, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Readable, type Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
-import { BigFsError, type ErrorCodeName, writeAll } from "#protocol";
+import {
+  BigFsError,
+  type ByteParts,
+  bytePartsList,
+  type ErrorCodeName,
+  writeAllParts,
+} from "#protocol";
 import { FileSource } from "./file_chunk_source.js";
 import { frameBytes, type GetDestination, type PutSource } from "./options.js";
 
@@ -126,7 +132,7 @@ export async function writeDestination(
 }
 
 /** Puts bytes at a byte position of the file being written. */
-export type PositionalWrite = (position: number, bytes: Uint8Array) => Promise<void>;
+export type PositionalWrite = (position: number, bytes: ByteParts) => Promise<void>;
 
 /**
  * Writes a download into the local file `destination` through `fill`, which puts bytes at
@@ -150,7 +156,7 @@ export async function writeLocalFile(
   try {
     handle = await open(target, "wx");
     const file = handle;
-    await fill((position, bytes) => writeAll(file, bytes, position));
+    await fill((position, bytes) => writeAllParts(file, bytePartsList(bytes), position));
     // The rename must not land before the bytes: make them durable first.
     await file.sync();
     await file.close();

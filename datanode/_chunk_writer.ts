@@ -10,7 +10,15 @@
  * @module
  */
 import { type FileHandle, rm } from "node:fs/promises";
-import { BigFsError, writeAll, Xxh64Stream, xxh64 } from "#protocol";
+import {
+  BigFsError,
+  type ByteParts,
+  bytePartsLength,
+  bytePartsList,
+  writeAllParts,
+  Xxh64Stream,
+  xxh64,
+} from "#protocol";
 import { asNoSpace } from "./_chunk_layout.js";
 import { type ChunkMeta, encodeChunkTrailer } from "./_chunk_meta.js";
 
@@ -100,7 +108,7 @@ export class ChunkWriter {
    * @throws {BigFsError} `NO_SPACE` when the store's capacity or the disk is full; the writer
    * has then already removed its temp file and released its space.
    */
-  write(bytes: Uint8Array, options: ChunkWriteOptions = {}): Promise<void> {
+  write(bytes: ByteParts, options: ChunkWriteOptions = {}): Promise<void> {
     return this.#enqueue(() => this.#write(bytes, options.xxh64));
   }
 
@@ -110,7 +118,7 @@ export class ChunkWriter {
    * metadata, fdatasyncs the file, renames it into place, fsyncs the folder. Replaces an older
    * generation.
    */
-  finalize(last?: Uint8Array, options: ChunkWriteOptions = {}): Promise<ReplicaInfo> {
+  finalize(last?: ByteParts, options: ChunkWriteOptions = {}): Promise<ReplicaInfo> {
     return this.#enqueue(() => this.#finalize(last, options.xxh64));
   }
 
@@ -136,29 +144,35 @@ export class ChunkWriter {
     }
   }
 
-  async #write(bytes: Uint8Array, knownXxh64: bigint | undefined): Promise<void> {
+  async #write(bytes: ByteParts, knownXxh64: bigint | undefined): Promise<void> {
     this.#assertOpen("write");
-    if (bytes.byteLength === 0) return;
+    const byteLength = bytePartsLength(bytes);
+    if (byteLength === 0) return;
     try {
-      this.#host.reserve(this, this.#size + bytes.byteLength);
-      await writeAll(this.#handle, bytes, this.#size);
+      this.#host.reserve(this, this.#size + byteLength);
+      await writeAllParts(this.#handle, bytePartsList(bytes), this.#size);
     } catch (error) {
       await this.#discard("failed");
       throw this.#host.refused(asNoSpace(error, `Cannot write chunk ${this.id}`));
     }
-    this.#hash(bytes, knownXxh64);
-    this.#size += bytes.byteLength;
+    this.#hash(bytes, byteLength, knownXxh64);
+    this.#size += byteLength;
   }
 
-  #hash(bytes: Uint8Array, knownXxh64: bigint | undefined): void {
+  #hash(bytes: ByteParts, byteLength: number, knownXxh64: bigint | undefined): void {
     const segmentBytes = this.#host.segmentBytes;
     this.#whole.update(bytes);
     // A write that is exactly one aligned segment, whose checksum the caller has verified
     // already (a pipeline frame), is not hashed a second time.
-    if (knownXxh64 !== undefined && this.#segmentFill === 0 && bytes.byteLength === segmentBytes) {
+    if (knownXxh64 !== undefined && this.#segmentFill === 0 && byteLength === segmentBytes) {
       this.#segmentXxh64s.push(knownXxh64);
       return;
     }
+    for (const part of bytePartsList(bytes)) this.#hashSegments(part);
+  }
+
+  #hashSegments(bytes: Uint8Array): void {
+    const segmentBytes = this.#host.segmentBytes;
     let offset = 0;
     while (offset < bytes.byteLength) {
       const take = Math.min(segmentBytes - this.#segmentFill, bytes.byteLength - offset);
@@ -180,18 +194,19 @@ export class ChunkWriter {
   }
 
   async #finalize(
-    last: Uint8Array | undefined,
+    last: ByteParts | undefined,
     knownXxh64: bigint | undefined,
   ): Promise<ReplicaInfo> {
     this.#assertOpen("finalize");
     this.#state = "finalizing";
     try {
       const dataEnd = this.#size;
-      const tail = last ?? new Uint8Array(0);
-      if (tail.byteLength > 0) {
-        this.#host.reserve(this, dataEnd + tail.byteLength);
-        this.#hash(tail, knownXxh64);
-        this.#size += tail.byteLength;
+      const tail = last === undefined ? [] : bytePartsList(last);
+      const tailBytes = last === undefined ? 0 : bytePartsLength(last);
+      if (tailBytes > 0) {
+        this.#host.reserve(this, dataEnd + tailBytes);
+        this.#hash(tail, tailBytes, knownXxh64);
+        this.#size += tailBytes;
       }
       if (this.#segment !== undefined) this.#segmentXxh64s.push(this.#segment.digest());
       this.#segment = undefined;
@@ -205,7 +220,7 @@ export class ChunkWriter {
       };
       const trailer = encodeChunkTrailer(meta);
       this.#host.reserve(this, this.#size);
-      await writeAllAt(this.#handle, [tail, trailer], dataEnd);
+      await writeAllParts(this.#handle, [...tail, trailer], dataEnd);
       await this.#handle.datasync();
       await this.#handle.close();
       const info = await this.#host.commit(this, meta, this.#size + trailer.byteLength);
@@ -229,25 +244,5 @@ export class ChunkWriter {
     } finally {
       this.#host.release(this);
     }
-  }
-}
-
-/** Writes `parts` one after another from `position`: one call, more only if it falls short. */
-async function writeAllAt(
-  handle: FileHandle,
-  parts: readonly Uint8Array[],
-  position: number,
-): Promise<void> {
-  const { bytesWritten } = await handle.writev(parts as Uint8Array[], position);
-  let skip = bytesWritten;
-  let at = position;
-  for (const part of parts) {
-    if (skip >= part.byteLength) {
-      skip -= part.byteLength;
-    } else {
-      await writeAll(handle, part.subarray(skip), at + skip);
-      skip = 0;
-    }
-    at += part.byteLength;
   }
 }

@@ -12,6 +12,7 @@
  */
 import {
   BigFsError,
+  bytePartsLength,
   type DataToSend,
   type IncomingRequest,
   isBigFsError,
@@ -113,7 +114,7 @@ export class ReadService {
         for (const frame of framesOf(chunkId, piece)) {
           // One frame is held back so the last one can carry `end`.
           if (held !== undefined) await this.#send(request, held);
-          if (held !== undefined) bytesSent += held.bytes.byteLength;
+          if (held !== undefined) bytesSent += bytePartsLength(held.bytes);
           held = frame;
         }
       }
@@ -125,7 +126,7 @@ export class ReadService {
       xxh64: xxh64(new Uint8Array(0)),
     };
     await this.#send(request, { ...last, end: true });
-    bytesSent += last.bytes.byteLength;
+    bytesSent += bytePartsLength(last.bytes);
     if (bytesSent !== rangeBytes) {
       throw new BigFsError(
         "INTERNAL",

@@ -210,7 +210,7 @@ interface Receiver {
 async function receive(
   request: IncomingRequest<"WRITE_CHUNK">,
   { writer, downstream, acks, self, idleMs }: Receiver,
-): Promise<{ bytes: Uint8Array; xxh64: bigint }> {
+): Promise<{ bytes: readonly Uint8Array[]; xxh64: bigint }> {
   const { chunkId } = request.body;
   // Waits are cut short through a signal, not raced against a pending promise, which would
   // keep every frame raced against it until the chunk is done (see `untilAborted`).
@@ -254,7 +254,9 @@ async function receive(
             `got chunk ${item.chunkId} at offset ${item.offset}`,
         );
       }
-      const actual = xxh64(item.bytes);
+      // The frame's bytes stay in the pieces the socket delivered them in: hashed, forwarded
+      // and written from there, never joined.
+      const actual = xxh64(item.parts);
       if (actual !== item.xxh64) {
         throw new BigFsError(
           "CHECKSUM_MISMATCH",
@@ -262,11 +264,11 @@ async function receive(
             `${offset}: the frame says ${xxh64Hex(item.xxh64)}, its bytes hash to ${xxh64Hex(actual)}`,
         );
       }
-      offset += item.bytes.byteLength;
+      offset += item.byteLength;
       const forwarded = downstream?.send({
         chunkId,
         offset: item.offset,
-        bytes: item.bytes,
+        bytes: item.parts,
         xxh64: item.xxh64,
         end: item.end,
       });
@@ -275,10 +277,10 @@ async function receive(
       // be one more message each way per chunk (most of a small file's).
       if (item.end) {
         await untilAborted(Promise.all([forwarded, ...writing]), stopped);
-        return { bytes: item.bytes, xxh64: actual };
+        return { bytes: item.parts, xxh64: actual };
       }
       // Verified just above: the store reuses it rather than hashing the segment again.
-      const local = writer.write(item.bytes, { xxh64: actual });
+      const local = writer.write(item.parts, { xxh64: actual });
       const writtenBytes = offset;
       local.then(() => acks.written(writtenBytes), stop);
       writing.push(local);

@@ -15,6 +15,7 @@
  * @module
  */
 import xxhash from "xxhash-wasm";
+import type { ByteParts } from "./byte_parts.js";
 import { BigFsError } from "./errors.js";
 
 const u64Max = 2n ** 64n - 1n;
@@ -34,24 +35,38 @@ function assertU64(value: bigint, what: string): void {
 }
 
 /**
- * Returns the xxh64 of `bytes`: only the bytes of the view, wherever it starts in its buffer.
+ * Returns the xxh64 of `bytes`: only the bytes of the view, wherever it starts in its buffer;
+ * for several views, of their bytes taken in order as one.
  *
  * @example
  * ```ts
  * xxh64(new TextEncoder().encode("abc")); // 0x44bc2cf5ad770999n
  * ```
  */
-export function xxh64(bytes: Uint8Array, seed = 0n): bigint {
+export function xxh64(bytes: ByteParts, seed = 0n): bigint {
   assertU64(seed, "xxh64 seed");
   return hash(bytes, seed);
 }
 
-function hash(bytes: Uint8Array, seed: bigint): bigint {
+function hash(bytes: ByteParts, seed: bigint): bigint {
+  if (!(bytes instanceof Uint8Array)) {
+    if (bytes.length !== 1) return feed(create64(seed), bytes).digest();
+    bytes = bytes[0]!;
+  }
   if (bytes.byteLength <= pieceSizeBytes) return h64Raw(bytes, seed);
-  return feed(create64(seed), bytes).digest();
+  return feedView(create64(seed), bytes).digest();
 }
 
-function feed<State extends ReturnType<typeof create64>>(state: State, bytes: Uint8Array): State {
+function feed<State extends ReturnType<typeof create64>>(state: State, bytes: ByteParts): State {
+  if (bytes instanceof Uint8Array) return feedView(state, bytes);
+  for (const part of bytes) feedView(state, part);
+  return state;
+}
+
+function feedView<State extends ReturnType<typeof create64>>(
+  state: State,
+  bytes: Uint8Array,
+): State {
   if (bytes.byteLength <= pieceSizeBytes) {
     state.update(bytes);
     return state;
@@ -84,10 +99,11 @@ export class Xxh64Stream {
     this.#state = create64(seed);
   }
 
-  /** Adds the bytes of the view `bytes` to the stream and returns the stream. */
-  update(bytes: Uint8Array): this {
+  /** Adds the bytes of the view `bytes` (or of each view, in order) and returns the stream. */
+  update(bytes: ByteParts): this {
     feed(this.#state, bytes);
-    this.#byteLength += bytes.byteLength;
+    if (bytes instanceof Uint8Array) this.#byteLength += bytes.byteLength;
+    else for (const part of bytes) this.#byteLength += part.byteLength;
     return this;
   }
 
@@ -114,7 +130,7 @@ export function xxh64Hex(value: bigint): string {
  * @param what names the bytes in the error message, such as `chunk 42 offset 65536`.
  * @throws {BigFsError} with code `CHECKSUM_MISMATCH` when they do not.
  */
-export function verifyXxh64(bytes: Uint8Array, expected: bigint, what: string): void {
+export function verifyXxh64(bytes: ByteParts, expected: bigint, what: string): void {
   // A number here (say from a peer that encoded a small value as a CBOR integer) could never
   // compare equal, so it would look like corruption; it is a decoding bug and must say so.
   assertU64(expected, `the expected checksum of ${what}`);

@@ -25,6 +25,7 @@
  * in one `writev` per connection instead of one system call each.
  */
 import type { Socket } from "node:net";
+import { type ByteParts, bytePartsLength } from "./byte_parts.js";
 import { BigFsError, isBigFsError } from "./errors.js";
 import {
   type ControlFrame,
@@ -55,7 +56,8 @@ import { StreamQueue } from "./stream_queue.js";
 export interface DataToSend {
   chunkId: bigint;
   offset: bigint;
-  bytes: Uint8Array;
+  /** The bytes: one view, or several sent in order as one frame (a received frame's parts). */
+  bytes: ByteParts;
   /** xxh64 of `bytes`, computed by the caller (who usually has it already). */
   xxh64: bigint;
   /** True on the last frame of the stream. */
@@ -358,16 +360,19 @@ export class Connection {
 
   /** Sends one DATA frame for an open request: its header, then the caller's bytes, uncopied. */
   sendData(requestId: number, data: DataToSend): Promise<void> {
-    this.#options.onDataBytes?.("sent", data.bytes.byteLength);
+    const dataBytes = bytePartsLength(data.bytes);
+    this.#options.onDataBytes?.("sent", dataBytes);
     const header = encodeDataFrameHeader({
       requestId,
       chunkId: data.chunkId,
       offset: data.offset,
-      dataBytes: data.bytes.byteLength,
+      dataBytes,
       xxh64: data.xxh64,
       end: data.end ?? false,
     });
-    return this.#write([header, data.bytes]);
+    return this.#write(
+      data.bytes instanceof Uint8Array ? [header, data.bytes] : [header, ...data.bytes],
+    );
   }
 
   /** Sends one encoded frame, waiting while the socket is full. */
@@ -512,7 +517,7 @@ export class Connection {
       case FrameKind.DATA:
       case FrameKind.MESSAGE:
         if (frame.kind === FrameKind.DATA) {
-          this.#options.onDataBytes?.("received", (frame as DataFrame).bytes.byteLength);
+          this.#options.onDataBytes?.("received", (frame as DataFrame).byteLength);
         }
         this.#streamOf(frame.requestId)?.push(
           frame.kind === FrameKind.DATA ? (frame as DataFrame) : { kind: 6, body: frame.body },

@@ -35,6 +35,35 @@ export async function writeAll(
   }
 }
 
+/** Anything with `FileHandle.writev`'s positional form. */
+export interface PositionalVectorWriter extends PositionalWriter {
+  writev(buffers: readonly Uint8Array[], position: number): Promise<{ bytesWritten: number }>;
+}
+
+/**
+ * Writes `parts` one after another from `position`, as one piece of the file: one `writev`,
+ * more calls only for whatever a short write left.
+ */
+export async function writeAllParts(
+  handle: PositionalVectorWriter,
+  parts: readonly Uint8Array[],
+  position: number,
+): Promise<void> {
+  if (parts.length === 1) return writeAll(handle, parts[0]!, position);
+  const { bytesWritten } = await handle.writev(parts, position);
+  let skip = bytesWritten;
+  let at = position;
+  for (const part of parts) {
+    if (skip >= part.byteLength) {
+      skip -= part.byteLength;
+    } else {
+      await writeAll(handle, part.subarray(skip), at + skip);
+      skip = 0;
+    }
+    at += part.byteLength;
+  }
+}
+
 /** Fsyncs a folder, so the names created, renamed or removed in it are durable. */
 export async function syncFolder(path: string): Promise<void> {
   const handle = await open(path, "r");

@@ -83,7 +83,12 @@ export interface CancelFrame {
   requestId: number;
 }
 
-/** A DATA frame; `bytes` is a view into what was read from the socket. */
+/**
+ * A DATA frame. Its data bytes are `parts`: views of the buffers the socket was read into, in
+ * order, never copied; a frame larger than one socket read spans several. A receiver that can
+ * work on pieces (hash, write to a file, forward to a socket) uses `parts`; `bytes` joins them
+ * into one view, with one copy when there is more than one part.
+ */
 export interface DataFrame {
   kind: 5;
   opcode: number;
@@ -92,7 +97,12 @@ export interface DataFrame {
   offset: bigint;
   xxh64: bigint;
   end: boolean;
-  bytes: Uint8Array;
+  /** The data bytes as received: one or more views, in order. */
+  readonly parts: readonly Uint8Array[];
+  /** Bytes in `parts`. */
+  readonly byteLength: number;
+  /** The data bytes as one view (joined from `parts` on first use when there are several). */
+  readonly bytes: Uint8Array;
 }
 
 /** Any decoded frame. */

@@ -10,6 +10,7 @@
 import { BigFsError, errorCodeName } from "./errors.js";
 import {
   cbor,
+  type DataFrame,
   dataHeaderBytes,
   type Frame,
   FrameKind,
@@ -87,7 +88,16 @@ export class FrameDecoder {
       const header = this.#header;
       if (this.#bufferedBytes < header.payloadBytes) break;
       this.#header = undefined;
-      const frame = this.#decodePayload(header, this.#take(header.payloadBytes));
+      // A DATA frame's bytes stay in the pieces they arrived in: only its own header is taken
+      // out (copied when it spans two reads: 28 bytes); a control frame is taken whole.
+      const frame =
+        header.kind === FrameKind.DATA
+          ? this.#decodePayload(
+              header,
+              this.#take(dataHeaderBytes),
+              this.#takeParts(header.payloadBytes - dataHeaderBytes),
+            )
+          : this.#decodePayload(header, this.#take(header.payloadBytes));
       if (frame instanceof BigFsError) return this.#fail(frames, frame);
       frames.push(frame);
     }
@@ -122,6 +132,26 @@ export class FrameDecoder {
       else this.#pieces[0] = piece.subarray(used);
     }
     return joined;
+  }
+
+  /** Removes `count` buffered bytes as views of the pieces they sit in: no copy. */
+  #takeParts(count: number): Uint8Array[] {
+    this.#bufferedBytes -= count;
+    const parts: Uint8Array[] = [];
+    let left = count;
+    while (left > 0) {
+      const piece = this.#pieces[0]!;
+      if (piece.byteLength <= left) {
+        parts.push(piece);
+        this.#pieces.shift();
+        left -= piece.byteLength;
+      } else {
+        parts.push(piece.subarray(0, left));
+        this.#pieces[0] = piece.subarray(left);
+        left = 0;
+      }
+    }
+    return parts;
   }
 
   #readHeader(bytes: Uint8Array): PendingHeader | BigFsError {
@@ -186,27 +216,30 @@ export class FrameDecoder {
     }
   }
 
-  #decodePayload(header: PendingHeader, payload: Uint8Array): Frame | BigFsError {
+  #decodePayload(
+    header: PendingHeader,
+    payload: Uint8Array,
+    parts: readonly Uint8Array[] = [],
+  ): Frame | BigFsError {
     const { kind, opcode, requestId } = header;
     if (kind === FrameKind.CANCEL) return { kind, opcode, requestId };
     if (kind === FrameKind.DATA) {
       const view = new DataView(payload.buffer, payload.byteOffset, dataHeaderBytes);
       const dataBytes = view.getUint32(16);
-      if (dataBytes !== payload.byteLength - dataHeaderBytes) {
+      if (dataBytes !== header.payloadBytes - dataHeaderBytes) {
         return protocolError(
-          `DATA frame declares ${dataBytes} data bytes but carries ${payload.byteLength - dataHeaderBytes}`,
+          `DATA frame declares ${dataBytes} data bytes but carries ${header.payloadBytes - dataHeaderBytes}`,
         );
       }
-      return {
-        kind,
-        opcode,
+      return new ReceivedDataFrame(
         requestId,
-        chunkId: view.getBigUint64(0),
-        offset: view.getBigUint64(8),
-        xxh64: view.getBigUint64(20),
-        end: (header.flags & flagEnd) !== 0,
-        bytes: payload.subarray(dataHeaderBytes),
-      };
+        view.getBigUint64(0),
+        view.getBigUint64(8),
+        view.getBigUint64(20),
+        (header.flags & flagEnd) !== 0,
+        parts,
+        dataBytes,
+      );
     }
     let value: unknown;
     try {
@@ -231,5 +264,49 @@ export class FrameDecoder {
     } catch (error) {
       return error instanceof BigFsError ? error : protocolError(String(error));
     }
+  }
+}
+
+/** A DATA frame as the decoder hands it out: its bytes in the pieces they arrived in. */
+class ReceivedDataFrame implements DataFrame {
+  readonly kind = FrameKind.DATA;
+  readonly opcode = 0;
+  readonly requestId: number;
+  readonly chunkId: bigint;
+  readonly offset: bigint;
+  readonly xxh64: bigint;
+  readonly end: boolean;
+  readonly parts: readonly Uint8Array[];
+  readonly byteLength: number;
+  #joined: Uint8Array | undefined;
+
+  constructor(
+    requestId: number,
+    chunkId: bigint,
+    offset: bigint,
+    xxh64: bigint,
+    end: boolean,
+    parts: readonly Uint8Array[],
+    byteLength: number,
+  ) {
+    this.requestId = requestId;
+    this.chunkId = chunkId;
+    this.offset = offset;
+    this.xxh64 = xxh64;
+    this.end = end;
+    this.parts = parts;
+    this.byteLength = byteLength;
+  }
+
+  get bytes(): Uint8Array {
+    if (this.#joined === undefined) {
+      this.#joined =
+        this.parts.length === 1
+          ? this.parts[0]!
+          : this.parts.length === 0
+            ? new Uint8Array(0)
+            : Buffer.concat(this.parts as Uint8Array[], this.byteLength);
+    }
+    return this.#joined;
   }
 }

@@ -16,6 +16,7 @@
  * @module
  */
 
+export { type ByteParts, bytePartsLength, bytePartsList, joinByteParts } from "./byte_parts.js";
 export { verifyXxh64, Xxh64Stream, xxh64, xxh64Hex } from "./checksum.js";
 export {
   type ChunkGrant,
@@ -53,7 +54,13 @@ export {
 } from "./connection.js";
 export { ConnectionPool, type ConnectionPoolOptions, parseHostPort } from "./connection_pool.js";
 export { type DialOptions, dial } from "./dial.js";
-export { type PositionalWriter, syncFolder, writeAll } from "./durable_io.js";
+export {
+  type PositionalVectorWriter,
+  type PositionalWriter,
+  syncFolder,
+  writeAll,
+  writeAllParts,
+} from "./durable_io.js";
 export { formatDuration, parseDuration } from "./duration.js";
 export {
   BigFsError,

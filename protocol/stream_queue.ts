@@ -24,7 +24,7 @@ export type PressureListener = (overBound: boolean) => void;
  * so a peer cannot queue messages without limit either.
  */
 function weightOf(item: StreamItem): number {
-  return item.kind === 5 ? item.bytes.byteLength : 1024;
+  return item.kind === 5 ? item.byteLength : 1024;
 }
 
 /** A bounded queue of stream items with an async iterator for the consumer. */

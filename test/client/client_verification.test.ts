@@ -4,9 +4,12 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   type BigFsServer,
+  type ByteParts,
+  bytePartsLength,
   ConnectionPool,
   type DataToSend,
   type IncomingRequest,
+  joinByteParts,
   listen,
   xxh64,
 } from "#protocol";
@@ -26,7 +29,7 @@ async function fakeDatanode(behaviour: Behaviour): Promise<BigFsServer> {
       const { offset, length } = request.body as { offset: number; length: number };
       const frames = behaviour({ offset, length });
       for (const frame of frames) await request.sendData(frame);
-      return { bytesSent: frames.reduce((sum, frame) => sum + frame.bytes.byteLength, 0) };
+      return { bytesSent: frames.reduce((sum, frame) => sum + bytePartsLength(frame.bytes), 0) };
     },
   });
 }
@@ -60,7 +63,7 @@ async function readFrom(
   range: {
     offset?: number;
     length?: number;
-    onData?: (offset: number, bytes: Uint8Array) => Promise<void>;
+    onData?: (offset: number, bytes: ByteParts) => Promise<void>;
   } = {},
 ) {
   const server = await fakeDatanode(behaviour);
@@ -97,7 +100,7 @@ test("a frame whose bytes do not match its xxh64 is refused as corrupt", async (
   const error = await failure(
     readFrom(() => {
       const frames = honestFrames(content);
-      const spoiled = Buffer.from(frames[1]!.bytes);
+      const spoiled = Buffer.from(joinByteParts(frames[1]!.bytes));
       spoiled[5] = spoiled[5]! ^ 1;
       frames[1] = { ...frames[1]!, bytes: spoiled };
       return frames;
@@ -122,7 +125,7 @@ test("with onData, each checked frame is handed out at its offset and none is ke
   const kept = await readFrom(() => honestFrames(content), {
     onData: async (offset, bytes) => {
       offsets.push(offset);
-      copy.set(bytes, offset);
+      copy.set(joinByteParts(bytes), offset);
     },
   });
   assert.equal(kept, []);
@@ -137,7 +140,7 @@ test("with onData, a chunk that fails the end-to-end check still fails after its
   const error = await failure(
     readFrom(() => honestFrames(other), {
       onData: async (_offset, bytes) => {
-        handedOut += bytes.byteLength;
+        handedOut += bytePartsLength(bytes);
       },
     }),
   );

@@ -7,6 +7,7 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   cbor,
+  type DataFrame,
   dataHeaderBytes,
   ErrorCode,
   type ErrorCodeName,
@@ -41,9 +42,19 @@ const bytesOf = (...values: number[]) => Uint8Array.from(values);
 const hex = (text: string) => Buffer.from(text.replace(/#.*$/gm, "").replace(/\s+/g, ""), "hex");
 const concat = (parts: Uint8Array[]) => Buffer.concat(parts);
 
-/** Byte strings become `{ hex }`, so Buffer and Uint8Array compare by content. */
+/**
+ * Byte strings become `{ hex }`, so Buffer and Uint8Array compare by content; a decoded DATA
+ * frame's `parts` become its `bytes`, however the stream was split.
+ */
 function normalise(value: unknown): unknown {
   if (value instanceof Uint8Array) return { hex: Buffer.from(value).toString("hex") };
+  if (typeof value === "object" && value !== null && "parts" in value && "byteLength" in value) {
+    const { parts, byteLength, ...fields } = value as DataFrame;
+    const bytes = Buffer.concat(parts as Uint8Array[]);
+    assert.is(bytes.byteLength, byteLength, "a DATA frame's byteLength counts its parts");
+    assert.ok(bytes.equals((value as DataFrame).bytes), "a DATA frame's bytes join its parts");
+    return normalise({ ...fields, bytes });
+  }
   if (Array.isArray(value)) return value.map(normalise);
   if (typeof value === "object" && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, normalise(item)]));
@@ -695,6 +706,35 @@ test("a stream split at every byte offset decodes the same", () => {
     const second = pushSafely(decoder, stream.subarray(at));
     expectStream({ frames: [...first.frames, ...second.frames] }, decoder, `split at byte ${at}`);
   }
+});
+
+test("a DATA frame that arrives in several pieces hands out views of them, uncopied", () => {
+  const data = Buffer.alloc(300_000);
+  for (let at = 0; at < data.byteLength; at++) data[at] = (at * 7) & 0xff;
+  const header = encodeDataFrameHeader({
+    requestId: 3,
+    chunkId: 5n,
+    offset: 0n,
+    dataBytes: data.byteLength,
+    xxh64: 1n,
+    end: false,
+  });
+  const wire = Buffer.concat([header, data]);
+  // As a socket delivers it: 64 KiB reads, each in a buffer of its own.
+  const reads: Buffer[] = [];
+  for (let at = 0; at < wire.byteLength; at += 65_536) {
+    reads.push(Buffer.from(wire.subarray(at, at + 65_536)));
+  }
+  const decoder = new FrameDecoder();
+  const frames = reads.flatMap((read) => pushSafely(decoder, read).frames);
+  assert.is(frames.length, 1);
+  const frame = frames[0] as DataFrame;
+  assert.is(frame.parts.length, reads.length);
+  frame.parts.forEach((part, index) => {
+    assert.ok(part.buffer === reads[index]!.buffer, `part ${index} is a view of read ${index}`);
+  });
+  assert.is(frame.byteLength, data.byteLength);
+  assert.ok(Buffer.from(frame.bytes).equals(data));
 });
 
 test("a stream fed one byte at a time decodes the same", () => {
