@@ -74,8 +74,18 @@ test("the scrubber keeps to its rate and stop() stops it", async () => {
   await scrubber.stop();
   const stoppedAt = scrubber.bytesVerified;
   assert.ok(stoppedAt < totalBytes);
-  await new Promise((resolve) => setTimeout(resolve, 300));
-  assert.is(scrubber.bytesVerified, stoppedAt);
+  // A second scrubber at the same rate, started now, shows the time that passes: once it has
+  // verified more than the stopped one had left to do, the stopped one would have moved.
+  const control = new Scrubber(store, { bytesPerSecond, onCorrupt: () => assert.unreachable() });
+  control.start();
+  try {
+    await waitFor(() => control.bytesVerified >= 4 * segmentBytes, 10_000, {
+      what: "the control scrubber's first segments",
+    });
+  } finally {
+    await control.stop();
+  }
+  assert.is(scrubber.bytesVerified, stoppedAt, "nothing is verified after stop()");
   assert.is(scrubber.passes, 0);
 });
 
