@@ -8,6 +8,7 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
+import { nodeFlagsOf } from "#client";
 
 /** The `dist/` folder this file was built into. */
 export const distDir = resolve(dirname(fileURLToPath(import.meta.url)), "..");
@@ -60,7 +61,9 @@ export class DaemonProcess {
             "--cpu-prof-name",
             `${options.name.replace(/\W+/g, "-")}.${Date.now()}.cpuprofile`,
           ];
-    this.child = spawn(process.execPath, [...profile, join(distDir, script), ...args], {
+    const path = join(distDir, script);
+    // The Node.js flags the bin's first line asks for, as running the bin itself would apply.
+    this.child = spawn(process.execPath, [...nodeFlagsOf(path), ...profile, path, ...args], {
       stdio: ["ignore", "pipe", "pipe"],
       env: { ...process.env, BIGFS_LOG_LEVEL: "info" },
     });

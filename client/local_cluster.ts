@@ -19,7 +19,7 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { createWriteStream } from "node:fs";
+import { closeSync, createWriteStream, openSync, readSync } from "node:fs";
 import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
@@ -120,11 +120,30 @@ async function writeSettings(path: string, namenodePort: number, secretFile: str
   await rename(temp, path);
 }
 
+/**
+ * The Node.js flags a bin's first line gives `node` (`#!/usr/bin/env -S node --flag ...`), for
+ * starting it as `node <flags> <script>` with the same flags as running the bin itself.
+ */
+export function nodeFlagsOf(script: string): string[] {
+  const prefix = "#!/usr/bin/env -S node ";
+  const head = Buffer.alloc(256);
+  const fd = openSync(script, "r");
+  let read: number;
+  try {
+    read = readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const firstLine = head.toString("utf8", 0, read).split("\n", 1)[0]!;
+  if (!firstLine.startsWith(prefix)) return [];
+  return firstLine.slice(prefix.length).trim().split(/\s+/);
+}
+
 function startDaemon(script: string, args: readonly string[], daemon: LocalDaemon): Running {
   const log = createWriteStream(daemon.logFile, { flags: "a" });
   // Each daemon leads its own process group, so the terminal's Ctrl-C reaches only us and each
   // daemon gets exactly one SIGTERM from stop() (a second signal makes a daemon exit at once).
-  const child = spawn(process.execPath, [script, ...args], {
+  const child = spawn(process.execPath, [...nodeFlagsOf(script), script, ...args], {
     stdio: ["ignore", "pipe", "pipe"],
     env: process.env,
     detached: true,

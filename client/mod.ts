@@ -10,12 +10,14 @@
  * - Connections: one to the NameNode (`namenode_client.ts`), pooled ones to DataNodes
  *   (`datanode_pool.ts`).
  *
- * The `bigfs` command-line tool lives in `main.ts` and `cli*.ts`.
+ * The `bigfs` command-line tool lives in `main.ts` and `cli*.ts`; `bigfs-cluster` (a local
+ * cluster of daemon processes) in `cluster_main.ts` and `local_cluster.ts`.
  *
  * @module
  */
 export { BigFsError, type ErrorCodeName, isBigFsError } from "#protocol";
 export { BigFsClient } from "./client.js";
+export { nodeFlagsOf } from "./local_cluster.js";
 export type {
   BigFsClientOptions,
   ContentSummary,

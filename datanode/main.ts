@@ -1,10 +1,22 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 /**
  * `bigfs-datanode`: parses the flags, loads the cluster secret, starts a DataNode and stops it
  * cleanly on SIGTERM or SIGINT.
  *
  * Exit codes: 0 after a clean stop (or `--help`), 1 when start-up fails (data folder, port),
  * 2 for bad flags or a missing or unusable secret, with the message on stderr.
+ *
+ * The first line gives Node.js a flag, which `bigfs-cluster` and `bigfs-bench` pass too (they
+ * read it from here: `nodeFlagsOf`); a DataNode started without it works the same, with more
+ * garbage collection. `--initial-old-space-size=64`: a DataNode's live heap is small (about
+ * 8 MB with an empty store, mostly code), so V8 set the old generation's limit at about 20 MB
+ * and, with the garbage the data path leaves (a new buffer for every 64 KiB socket read,
+ * frames, promises), ran a full collection for every 20 MB or so received: 51 per GiB in a
+ * 1 GiB put with replication 3. With 64 MB allowed from the start, the same put ran none, each
+ * DataNode's user CPU per GiB went from about 2.3 s to 0.9 s, and its peak resident memory from
+ * about 125 to 145 MiB. It only sets where V8 starts: a live heap that outgrows it (a large
+ * chunk index) is sized as usual. It must be given at start-up: `v8.setFlagsFromString` comes
+ * too late for the heap's initial size.
  */
 import { ConfigError, createLogger, formatUsage, loadSecret } from "#protocol";
 import { dataNodeConfigSpec, parseDataNodeConfig } from "./config.js";

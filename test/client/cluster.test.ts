@@ -5,13 +5,13 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { LocalCluster } from "../../client/local_cluster.js";
+import { LocalCluster, nodeFlagsOf } from "../../client/local_cluster.js";
 import { distDir } from "../helpers/daemon.js";
 import { freeBasePort } from "../helpers/ports.js";
 import { waitFor } from "../helpers/wait.js";
@@ -160,12 +160,43 @@ test("the cluster starts, writes bigfs-cluster.json and a 0600 secret, and stops
       });
       const logs = await readFile(join(dir, ".bigfs", "logs", "namenode.log"), "utf8");
       assert.match(logs, "NameNode listening");
+      // Each DataNode runs with the Node.js flags its bin's first line gives.
+      const flags = nodeFlagsOf(join(distDir, "datanode", "main.js"));
+      assert.equal(flags, ["--initial-old-space-size=64"]);
+      const datanodes = await commandLinesWith(join(distDir, "datanode", "main.js"), dir);
+      assert.is(datanodes.length, 3);
+      for (const argv of datanodes) assert.equal(argv.slice(1, 1 + flags.length), flags);
     } finally {
       assert.is(await cluster.stop(), 0);
     }
     assert.match(cluster.stdout(), "Stopped.");
   });
 });
+
+test("nodeFlagsOf reads a bin's Node.js flags from its first line, and none without them", async () => {
+  await withFolder(async (dir) => {
+    const plain = join(dir, "plain.js");
+    const flagged = join(dir, "flagged.js");
+    await writeFile(plain, "#!/usr/bin/env node\nconsole.log(1);\n");
+    await writeFile(flagged, "#!/usr/bin/env -S node --a=1  --b\nconsole.log(1);\n");
+    assert.equal(nodeFlagsOf(plain), []);
+    assert.equal(nodeFlagsOf(flagged), ["--a=1", "--b"]);
+  });
+});
+
+/** The command lines (argv) of this machine's processes that run `script` with `folder`. */
+async function commandLinesWith(script: string, folder: string): Promise<string[][]> {
+  const found: string[][] = [];
+  for (const pid of await readdir("/proc")) {
+    if (!/^\d+$/.test(pid)) continue;
+    const argv = await readFile(`/proc/${pid}/cmdline`, "utf8").then(
+      (text) => text.split("\0").filter((arg) => arg !== ""),
+      (): string[] => [],
+    );
+    if (argv.includes(script) && argv.some((arg) => arg.startsWith(folder))) found.push(argv);
+  }
+  return found;
+}
 
 test("a file put before a restart of the whole cluster is still there and reads back exact", async () => {
   await withFolder(async (dir) => {
