@@ -13,6 +13,7 @@
 import { spawn } from "node:child_process";
 import { readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { nodeFlagsOf } from "#client";
 import { formatSize } from "#protocol";
 import { distDir } from "./daemon_process.js";
 import { writeGeneratedFile } from "./generated_data.js";
@@ -50,9 +51,12 @@ async function runCli(
   args: readonly string[],
   peakFile: string,
 ): Promise<ClientRun> {
+  const cli = join(distDir, "client/main.js");
+  // As the `bigfs` bin runs: with the Node.js flags its first line gives.
   const cliArgs = [
+    ...nodeFlagsOf(cli),
     ...["--import", join(distDir, "bench/peak_rss_on_exit.js")],
-    join(distDir, "client/main.js"),
+    cli,
     ...args,
     ...["--namenode", `${cluster.namenode.host}:${cluster.namenode.port}`],
     ...["--secret-file", cluster.secretFile],

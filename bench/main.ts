@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 /**
  * `bigfs-bench <scenario> [flags]`: runs benchmarks and prints a table on stdout (progress on
  * stderr), or one JSON document with `--json`, and with `--report FILE` a self-contained HTML
@@ -6,6 +6,9 @@
  *
  * Exit codes: 0 after a run (a scenario that could not finish says so in its notes),
  * 1 when the run failed, 2 for a bad command line, 130 when interrupted.
+ *
+ * The first line gives Node.js the flag the `bigfs` CLI's has (see `client/main.ts`): the
+ * bench process is the client of the write, read and small scenarios.
  */
 import { writeFile } from "node:fs/promises";
 import { ConfigError, formatUsage } from "#protocol";
