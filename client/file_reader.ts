@@ -96,6 +96,13 @@ export class FileReader {
   ): AsyncGenerator<Uint8Array> {
     const parts = this.#plan(start, Math.min(endExclusive, this.#size));
     if (parts.length === 0) return;
+    if (parts.length === 1) {
+      // One read, done before its first piece is handed out: nothing is left in flight to
+      // cancel when the caller stops early, so no controller of our own (its cost is a
+      // measurable share of a small file's read).
+      for (const piece of await this.#readPart(parts[0]!, signal)) yield piece;
+      return;
+    }
     const chunkBytesMax = Math.max(...parts.map((part) => part.length));
     const { chunksInFlight, bufferBytesMax } = this.#context;
     const window = windowFor(chunkBytesMax, chunksInFlight, bufferBytesMax);
@@ -196,7 +203,7 @@ export class FileReader {
 
   async #readPart(
     part: RangePart,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
     onData?: (offset: number, bytes: ByteParts) => Promise<void>,
   ): Promise<Uint8Array[]> {
     const { pool, stallTimeoutMs } = this.#context;
@@ -210,14 +217,14 @@ export class FileReader {
           const pieces = await readReplica(pool, chunk, replica, {
             offset: part.offset,
             length: part.length,
-            signal,
+            ...(signal === undefined ? {} : { signal }),
             stallTimeoutMs,
             ...(onData === undefined ? {} : { onData }),
           });
           this.#failedDatanodes.delete(replica.id);
           return pieces;
         } catch (error) {
-          signal.throwIfAborted();
+          signal?.throwIfAborted();
           const message = error instanceof Error ? error.message : String(error);
           failures.push(message);
           this.#context.logger.warn(
@@ -235,7 +242,7 @@ export class FileReader {
       if (chunk.replicas.length === 0) failures.push("no live replica is listed");
       const delayMs = relocateDelaysMs[round];
       if (delayMs === undefined) break;
-      await sleep(delayMs, undefined, { signal });
+      await sleep(delayMs, undefined, signal ? { signal } : {});
       await this.#relocate();
     }
     const chunk = this.#chunks[part.index]!;

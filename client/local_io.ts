@@ -13,7 +13,6 @@ import { createWriteStream, type Stats } from "node:fs";
 import { type FileHandle, open, rename, stat, unlink } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { Readable, type Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import {
   BigFsError,
   type ByteParts,
@@ -21,6 +20,7 @@ import {
   type ErrorCodeName,
   writeAllParts,
 } from "#protocol";
+import { writeToStream } from "./_stream_destination.js";
 import { FileSource } from "./file_chunk_source.js";
 import { frameBytes, type GetDestination, type PutSource } from "./options.js";
 
@@ -96,18 +96,15 @@ export async function writeDestination(
   options: WriteDestinationOptions = {},
 ): Promise<number> {
   let bytesDone = 0;
-  async function* counted(): AsyncGenerator<Uint8Array> {
-    for await (const piece of pieces) {
-      yield piece;
-      bytesDone += piece.byteLength;
-      options.onBytes?.(bytesDone);
-    }
-  }
-  const streamOptions = options.signal ? { signal: options.signal } : {};
+  const onPiece = (bytes: number) => {
+    bytesDone += bytes;
+    options.onBytes?.(bytesDone);
+  };
+  const signal = options.signal ? { signal: options.signal } : {};
   if (typeof destination !== "string") {
     // The process's own stdout and stderr stay open for whatever the caller writes next.
     const end = destination !== process.stdout && destination !== process.stderr;
-    await pipeline(Readable.from(counted()), destination as Writable, { ...streamOptions, end });
+    await writeToStream(pieces, destination as Writable, { end, onPiece, ...signal });
     return bytesDone;
   }
   const inPlace = await stat(destination).then(
@@ -117,7 +114,7 @@ export async function writeDestination(
   const target = inPlace ? destination : temporaryPathFor(destination);
   try {
     const file = createWriteStream(target, { flags: inPlace ? "w" : "wx" });
-    await pipeline(Readable.from(counted()), file, streamOptions);
+    await writeToStream(pieces, file, { end: true, onPiece, ...signal });
     if (!inPlace) {
       // The rename must not land before the bytes: make them durable first.
       const handle = await open(target, "r+");

@@ -119,6 +119,16 @@ test("frames that each check out but make another chunk fail the end-to-end chec
   assert.match(error.message, "the file says");
 });
 
+test("a whole chunk in one frame that checks out is still held to the chunk's xxh64", async () => {
+  const whole = await readFrom(() => honestFrames(content, 0, content.length));
+  assert.ok(Buffer.concat(whole).equals(content));
+  const other = Buffer.from(content);
+  other[0] = other[0]! ^ 0x01;
+  const error = await failure(readFrom(() => honestFrames(other, 0, other.length)));
+  assert.ok(error.corrupt);
+  assert.match(error.message, "the file says");
+});
+
 test("with onData, each checked frame is handed out at its offset and none is kept", async () => {
   const copy = Buffer.alloc(content.length);
   const offsets: number[] = [];
