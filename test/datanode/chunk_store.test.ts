@@ -11,6 +11,7 @@ import {
   encodeChunkMeta,
   encodeChunkTrailer,
 } from "../../datanode/_chunk_meta.js";
+import { blockingReadBytesMax } from "../../datanode/_chunk_read.js";
 import { ChunkStore, type ReadPiece } from "../../datanode/chunk_store.js";
 import { BigFsError, type ErrorCodeName, xxh64 } from "../../protocol/mod.js";
 import { flipByte } from "../helpers/bytes.js";
@@ -280,6 +281,26 @@ test("a flipped data byte is found by read and by verify, naming chunk and segme
   // Ranges that avoid the bad segment still read.
   assert.equal(joined(await collect(store.read(12n, { length: 2048 }))), bytes.subarray(0, 2048));
   await rejects(collect(store.read(12n, { offset: 2100, length: 1 })), "CHECKSUM_MISMATCH");
+});
+
+test("replicas on either side of the blocking-read bound read back and show a flipped byte", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  // Data sizes whose files (data, metadata, footer) end below and above the bound.
+  const sizes = [blockingReadBytesMax - 4 * segmentBytes, blockingReadBytesMax + segmentBytes];
+  for (const [index, size] of sizes.entries()) {
+    const id = BigInt(30 + index);
+    const bytes = randomBytes(size);
+    await put(store, id, bytes);
+    assert.equal(joined(await collect(store.read(id))), bytes);
+    await flipByte(chunkFilePath(folder, id, 1n), 3 * segmentBytes + 1);
+    await rejects(
+      collect(store.read(id)),
+      "CHECKSUM_MISMATCH",
+      new RegExp(`chunk ${id} segment 3`),
+    );
+  }
+  await store.close();
 });
 
 test("a flipped metadata or footer byte is found by read and verify, and quarantined at start-up", async () => {
