@@ -129,20 +129,89 @@ interface PendingRequest {
   opcode: number;
   resolve: (body: unknown) => void;
   reject: (error: BigFsError) => void;
-  items: StreamQueue;
+  /** Only for a request opened with `open`: `request` takes no stream, and most take none. */
+  items: StreamQueue | undefined;
   timer: NodeJS.Timeout | undefined;
-  cleanup: () => void;
+  /** The caller's signal and our listener on it, removed when the request settles. */
+  signal: AbortSignal | undefined;
+  onAbort: (() => void) | undefined;
 }
 
-interface RunningRequest {
-  /**
-   * Made only when the handler asks for `signal`: most handlers never do, and an
-   * AbortController per request is a measurable part of a small request's cost.
-   */
-  controller: AbortController | undefined;
+/**
+ * A request the peer sent us, while it runs: what its handler sees, and its state here. One
+ * object per request, and its stream and AbortController are made only when asked for: most
+ * requests are small, never use either, and each was a measurable part of their cost.
+ */
+class RunningRequest implements IncomingRequest {
+  readonly name: MessageName;
+  readonly body: RequestOf<MessageName>;
+  readonly #connection: Connection;
+  readonly #requestId: number;
+  readonly #opcode: number;
+  #controller: AbortController | undefined;
   /** Set when the request was cancelled or the connection closed. */
   abortReason: BigFsError | undefined;
-  items: StreamQueue;
+  #items: StreamQueue | undefined;
+  /** Set once the handler is done: a stream asked for later is made ended. */
+  #done = false;
+
+  constructor(
+    connection: Connection,
+    name: MessageName,
+    body: unknown,
+    requestId: number,
+    opcode: number,
+  ) {
+    this.#connection = connection;
+    this.name = name;
+    this.body = body as RequestOf<MessageName>;
+    this.#requestId = requestId;
+    this.#opcode = opcode;
+  }
+
+  get remote(): string {
+    return this.#connection.remote;
+  }
+
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.abortReason !== undefined) this.#controller.abort(this.abortReason);
+    }
+    return this.#controller.signal;
+  }
+
+  get items(): StreamQueue {
+    if (this.#items === undefined) {
+      this.#items = this.#connection.newStream();
+      if (this.abortReason !== undefined) this.#items.end(this.abortReason);
+      else if (this.#done) this.#items.end();
+    }
+    return this.#items;
+  }
+
+  /** The handler is done: what its stream still holds is dropped. */
+  done(): void {
+    this.#done = true;
+    this.#items?.discard();
+  }
+
+  sendData(data: DataToSend): Promise<void> {
+    return this.#connection.sendData(this.#requestId, data);
+  }
+
+  sendMessage(body: unknown): Promise<void> {
+    return this.#connection.sendFrame(
+      encodeControlFrame(FrameKind.MESSAGE, this.#opcode, this.#requestId, body),
+    );
+  }
+
+  /** Cancelled by the peer, or the connection closed: the handler sees it, its stream ends. */
+  abort(reason: BigFsError): void {
+    this.abortReason ??= reason;
+    this.#controller?.abort(reason);
+    this.#items?.end(reason);
+  }
 }
 
 /** One open request of ours: its response, and the stream inside it. */
@@ -276,15 +345,22 @@ export class Connection {
     else this.#closeListeners.push(listener);
   }
 
-  /** Sends a request and waits for its response. */
+  /**
+   * Sends a request and waits for its response. Frames the peer sends inside it are dropped:
+   * this is the plain request/response path, without the stream `open` makes.
+   */
   async request<N extends MessageName>(
     name: N,
     body: RequestOf<N>,
     options: RequestOptions = {},
   ): Promise<ResponseOf<N>> {
-    const outgoing = await this.open(name, body, options);
-    outgoing.items.discard();
-    return outgoing.response;
+    if (this.#pending.size >= this.#inFlightMax()) await this.#waitForSlot();
+    if (this.#closedError) throw this.#closedError;
+    const opcode = Messages[name].opcode;
+    const requestId = this.#allocateRequestId();
+    const response = this.#register<N>(name, opcode, requestId, undefined, options);
+    await this.sendFrame(encodeControlFrame(FrameKind.REQUEST, opcode, requestId, body));
+    return response;
   }
 
   /** Opens a request whose stream the caller uses; waits for an in-flight slot first. */
@@ -293,52 +369,74 @@ export class Connection {
     body: RequestOf<N>,
     options: RequestOptions = {},
   ): Promise<OutgoingRequest<N>> {
-    const inFlightMax = this.#options.inFlightMax ?? defaults.inFlightMax;
-    while (this.#pending.size >= inFlightMax && !this.#closedError) {
-      await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
-    }
+    if (this.#pending.size >= this.#inFlightMax()) await this.#waitForSlot();
     if (this.#closedError) throw this.#closedError;
     const opcode = Messages[name].opcode;
     const requestId = this.#allocateRequestId();
     const items = new StreamQueue(this.#streamBytesMax(), (over) => this.#onPressure(items, over));
-    let settle!: { resolve: (body: unknown) => void; reject: (error: BigFsError) => void };
-    const response = new Promise<ResponseOf<N>>((resolve, reject) => {
-      settle = { resolve: resolve as (body: unknown) => void, reject };
-    });
-    // The caller may never look at the response of a request it cancelled.
-    response.catch(() => {});
-    const timeoutMs =
-      options.timeoutMs ?? this.#options.requestTimeoutMs ?? defaults.requestTimeoutMs;
-    const onAbort = () =>
-      this.cancel(
-        requestId,
-        new BigFsError("UNAVAILABLE", `Request ${name} to ${this.remote} was cancelled`),
-      );
-    options.signal?.addEventListener("abort", onAbort, { once: true });
+    const response = this.#register<N>(name, opcode, requestId, items, options);
+    const outgoing = new OutgoingRequest<N>(this, requestId, opcode, items, response);
+    await this.sendFrame(encodeControlFrame(FrameKind.REQUEST, opcode, requestId, body));
+    return outgoing;
+  }
+
+  #inFlightMax(): number {
+    return this.#options.inFlightMax ?? defaults.inFlightMax;
+  }
+
+  async #waitForSlot(): Promise<void> {
+    while (this.#pending.size >= this.#inFlightMax() && !this.#closedError) {
+      await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+    }
+  }
+
+  /** Records one of our requests as open, with its deadline, and returns its response. */
+  #register<N extends MessageName>(
+    name: N,
+    opcode: number,
+    requestId: number,
+    items: StreamQueue | undefined,
+    options: RequestOptions,
+  ): Promise<ResponseOf<N>> {
     const pending: PendingRequest = {
       name,
       opcode,
       items,
-      resolve: settle.resolve,
-      reject: settle.reject,
-      timer:
-        timeoutMs > 0
-          ? setTimeout(() => {
-              this.cancel(
-                requestId,
-                new BigFsError(
-                  "TIMEOUT",
-                  `Request ${name} to ${this.remote} timed out after ${timeoutMs} ms`,
-                ),
-              );
-            }, timeoutMs)
-          : undefined,
-      cleanup: () => options.signal?.removeEventListener("abort", onAbort),
+      resolve: noop,
+      reject: noop,
+      timer: undefined,
+      signal: options.signal,
+      onAbort: undefined,
     };
+    const response = new Promise<ResponseOf<N>>((resolve, reject) => {
+      pending.resolve = resolve as (body: unknown) => void;
+      pending.reject = reject;
+    });
+    // The caller may never look at the response of a request it cancelled.
+    response.catch(noop);
+    const timeoutMs =
+      options.timeoutMs ?? this.#options.requestTimeoutMs ?? defaults.requestTimeoutMs;
+    if (timeoutMs > 0) {
+      pending.timer = setTimeout(() => {
+        this.cancel(
+          requestId,
+          new BigFsError(
+            "TIMEOUT",
+            `Request ${name} to ${this.remote} timed out after ${timeoutMs} ms`,
+          ),
+        );
+      }, timeoutMs);
+    }
+    if (options.signal !== undefined) {
+      pending.onAbort = () =>
+        this.cancel(
+          requestId,
+          new BigFsError("UNAVAILABLE", `Request ${name} to ${this.remote} was cancelled`),
+        );
+      options.signal.addEventListener("abort", pending.onAbort, { once: true });
+    }
     this.#pending.set(requestId, pending);
-    const outgoing = new OutgoingRequest<N>(this, requestId, opcode, items, response);
-    await this.sendFrame(encodeControlFrame(FrameKind.REQUEST, opcode, requestId, body));
-    return outgoing;
+    return response;
   }
 
   /** Sends a one-way message. */
@@ -511,7 +609,7 @@ export class Connection {
       case FrameKind.CANCEL: {
         const running = this.#running.get(frame.requestId);
         if (running === undefined) return;
-        abortRunning(running, new BigFsError("UNAVAILABLE", `Request cancelled by ${this.remote}`));
+        running.abort(new BigFsError("UNAVAILABLE", `Request cancelled by ${this.remote}`));
         return;
       }
       case FrameKind.DATA:
@@ -530,6 +628,12 @@ export class Connection {
     return this.#isOurs(requestId)
       ? this.#pending.get(requestId)?.items
       : this.#running.get(requestId)?.items;
+  }
+
+  /** @internal A stream for a request the peer sent, bound like every stream here. */
+  newStream(): StreamQueue {
+    const items = new StreamQueue(this.#streamBytesMax(), (over) => this.#onPressure(items, over));
+    return items;
   }
 
   #onResponse(frame: ControlFrame | ErrorFrame): void {
@@ -563,8 +667,9 @@ export class Connection {
     if (pending === undefined) return;
     this.#pending.delete(requestId);
     clearTimeout(pending.timer);
-    pending.cleanup();
-    pending.items.end(error);
+    if (pending.onAbort !== undefined)
+      pending.signal?.removeEventListener("abort", pending.onAbort);
+    pending.items?.end(error);
     if (error) pending.reject(error);
     else pending.resolve(body);
     this.#slotWaiters.shift()?.();
@@ -600,38 +705,29 @@ export class Connection {
       );
       return;
     }
-    const items = new StreamQueue(this.#streamBytesMax(), (over) => this.#onPressure(items, over));
-    const running: RunningRequest = { controller: undefined, abortReason: undefined, items };
+    const running = new RunningRequest(this, name, frame.body, requestId, opcode);
     this.#running.set(requestId, running);
-    const request: IncomingRequest = {
-      name,
-      body: frame.body as RequestOf<MessageName>,
-      get signal() {
-        if (running.controller === undefined) {
-          running.controller = new AbortController();
-          if (running.abortReason !== undefined) running.controller.abort(running.abortReason);
-        }
-        return running.controller.signal;
-      },
-      items,
-      remote: this.remote,
-      sendData: (data) => this.sendData(requestId, data),
-      sendMessage: (body) =>
-        this.sendFrame(encodeControlFrame(FrameKind.MESSAGE, opcode, requestId, body)),
-    };
-    const finish = (error: unknown, body?: unknown) => {
-      if (this.#running.get(requestId) !== running) return;
-      this.#running.delete(requestId);
-      running.items.discard();
-      if (running.abortReason !== undefined || this.#closedError) return;
-      this.#reply(opcode, requestId, error, body);
-    };
-    Promise.resolve()
-      .then(() => handler(request))
+    Promise.resolve(running)
+      .then(handler)
       .then(
-        (body) => finish(undefined, body),
-        (error: unknown) => finish(error ?? new Error("handler failed")),
+        (body) => this.#finish(running, requestId, opcode, undefined, body),
+        (error: unknown) =>
+          this.#finish(running, requestId, opcode, error ?? new Error("handler failed")),
       );
+  }
+
+  #finish(
+    running: RunningRequest,
+    requestId: number,
+    opcode: number,
+    error: unknown,
+    body?: unknown,
+  ): void {
+    if (this.#running.get(requestId) !== running) return;
+    this.#running.delete(requestId);
+    running.done();
+    if (running.abortReason !== undefined || this.#closedError) return;
+    this.#reply(opcode, requestId, error, body);
   }
 
   #reply(opcode: number, requestId: number, error: unknown, body?: unknown): void {
@@ -659,16 +755,11 @@ export class Connection {
           : new BigFsError("UNAVAILABLE", `Request ${pending.name} failed: ${error.message}`);
       this.#settle(requestId, reason);
     }
-    for (const running of this.#running.values()) abortRunning(running, error);
+    for (const running of this.#running.values()) running.abort(error);
     this.#running.clear();
     for (const waiter of this.#slotWaiters.splice(0)) waiter();
     for (const listener of this.#closeListeners.splice(0)) listener(error);
   }
 }
 
-/** Aborts a request the peer sent us: its signal (if made) and a handler waiting on its stream. */
-function abortRunning(running: RunningRequest, reason: BigFsError): void {
-  running.abortReason ??= reason;
-  running.controller?.abort(reason);
-  running.items.end(reason);
-}
+function noop(): void {}

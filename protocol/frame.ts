@@ -159,11 +159,30 @@ function encodeCborFrame(
   requestId: number,
   body: unknown,
 ): Buffer {
-  // cbor-x hands back a view of its reusable buffer: copy the (small) payload into the frame.
-  const payload = cbor.encode(body);
-  const frame = header(kind, opcode, requestId, payload.byteLength, payload.byteLength);
-  frame.set(payload, frameHeaderBytes);
+  // Encoded into cbor-x's own buffer, which is then reused from the same place: the payload
+  // is copied straight into the frame, with no buffer or view made for it on the way (every
+  // small request and response passes here).
+  const encoded = encodeInPlace(body);
+  const payloadBytes = encoded.end - encoded.start;
+  const frame = header(kind, opcode, requestId, payloadBytes, payloadBytes);
+  encoded.copy(frame, frameHeaderBytes, encoded.start, encoded.end);
   return frame;
+}
+
+/** cbor-x's `REUSE_BUFFER_MODE | RESET_BUFFER_MODE`: see {@linkcode encodeInPlace}. */
+const reuseAndResetBuffer = 512 | 1024;
+
+/**
+ * Encodes `body` into the encoder's own buffer and returns that buffer with the payload's
+ * place in it; valid only until the next encode, so the caller copies it out at once.
+ */
+function encodeInPlace(body: unknown): Buffer & { start: number; end: number } {
+  return (cbor as unknown as InPlaceEncoder).encode(body, reuseAndResetBuffer);
+}
+
+/** How cbor-x's `encode` answers when given a buffer mode (its types omit the mode). */
+interface InPlaceEncoder {
+  encode(value: unknown, mode: number): Buffer & { start: number; end: number };
 }
 
 /** Encodes a CANCEL frame. */
