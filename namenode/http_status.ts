@@ -16,6 +16,7 @@ import {
   type ResponseOf,
   serveHttpSidePort,
 } from "#protocol";
+import { writeInPlace } from "./_edit_log_files.js";
 import { registerNamenodeMetrics } from "./_namenode_metrics.js";
 import { renderStatusPage, statusPageHeaders } from "./_status_page.js";
 import type { ChunkHealth } from "./chunk_map.js";
@@ -77,8 +78,7 @@ export class NamenodeHttpStatus {
   readonly openSegmentFile = async (path: string, flags: "r+" | "wx"): Promise<SegmentFile> => {
     const handle = await open(path, flags);
     return {
-      write: async (bytes, position) =>
-        (await handle.write(bytes, 0, bytes.byteLength, position)).bytesWritten,
+      write: (bytes, position) => writeInPlace(handle.fd, bytes, position),
       datasync: async () => {
         const startedMs = performance.now();
         await handle.datasync();
