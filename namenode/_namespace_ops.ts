@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { cbor } from "#protocol";
+import { cbor, encodeCbor } from "#protocol";
 import { u64Max } from "./_namespace_nodes.js";
 import { type FieldKind, type OpFieldLists, readOp } from "./_op_cbor_reader.js";
 
@@ -182,8 +182,7 @@ function toOp(value: unknown, action: string): NamespaceOp {
  */
 export function encodeOp(op: NamespaceOp): Uint8Array {
   const checked = toOp(op, "Cannot encode namespace operation");
-  // cbor-x returns a view of its reusable buffer: copy it out.
-  return new Uint8Array(cbor.encode(checked));
+  return encodeCbor(checked);
 }
 
 /**

@@ -21,6 +21,11 @@ const chunkSizeBytesMax = 1024 * 1024 * 1024;
 const balanceWaitMsDefault = 20_000;
 const balanceWaitMsMax = 10 * 60_000;
 
+/** The answer of a change that returns nothing. */
+function emptyResponse(): Record<string, never> {
+  return {};
+}
+
 /** The routes a NameNode serves to clients. */
 export function clientRoutes(parts: NamenodeParts): Routes {
   const { namespace } = parts.store;
@@ -107,15 +112,16 @@ export function clientRoutes(parts: NamenodeParts): Routes {
   return {
     PING: async () => ({ timeMs: parts.now() }),
 
-    MKDIR: async (body) => {
-      await parts.commit("create a directory", {
-        op: "mkdir",
-        path: body.path,
-        parents: body.parents ?? false,
-        mtimeMs: parts.now(),
-      });
-      return {};
-    },
+    // The busiest changes answer through `then`, without an async function's frame each.
+    MKDIR: (body) =>
+      parts
+        .commit("create a directory", {
+          op: "mkdir",
+          path: body.path,
+          parents: body.parents ?? false,
+          mtimeMs: parts.now(),
+        })
+        .then(emptyResponse),
 
     LIST: async (body) => ({ entries: namespace.list(body.path) }),
 
@@ -223,25 +229,25 @@ export function clientRoutes(parts: NamenodeParts): Routes {
       return {};
     },
 
-    DELETE: async (body) => {
-      await parts.commit("delete", {
-        op: "delete",
-        path: body.path,
-        recursive: body.recursive ?? false,
-        mtimeMs: parts.now(),
-      });
-      return {};
-    },
+    DELETE: (body) =>
+      parts
+        .commit("delete", {
+          op: "delete",
+          path: body.path,
+          recursive: body.recursive ?? false,
+          mtimeMs: parts.now(),
+        })
+        .then(emptyResponse),
 
-    RENAME: async (body) => {
-      await parts.commit("rename", {
-        op: "rename",
-        source: body.source,
-        destination: body.destination,
-        mtimeMs: parts.now(),
-      });
-      return {};
-    },
+    RENAME: (body) =>
+      parts
+        .commit("rename", {
+          op: "rename",
+          source: body.source,
+          destination: body.destination,
+          mtimeMs: parts.now(),
+        })
+        .then(emptyResponse),
 
     RENEW_LEASE: async (body) => {
       parts.leases.renew(body.clientName, parts.now());

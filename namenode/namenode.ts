@@ -193,17 +193,43 @@ export class NameNode implements NamenodeParts {
     }
   }
 
-  async commit(
+  commit(action: string, op: NamespaceOp, applied?: (result: OpResult) => void): Promise<OpResult> {
+    // Not an async function: one runs per change, and its suspended frame and the promises of
+    // its await were a large part of what a durable mkdir allocated here.
+    let result: OpResult;
+    let durable: Promise<void>;
+    try {
+      ({ result, durable } = this.#apply(action, op, applied));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    // Only a durable change may destroy data: otherwise a crash could bring back a file
+    // whose chunks are already gone.
+    if (result.freedChunks.length === 0) return durable.then(() => result);
+    return durable.then(() => {
+      for (const chunk of result.freedChunks) {
+        this.replicationMonitor.chunkRemoved(chunk.id);
+        for (const datanodeId of this.chunkMap.removeChunk(chunk.id)) {
+          this.deleteReplica(datanodeId, chunk);
+        }
+      }
+      return result;
+    });
+  }
+
+  /** The synchronous part of {@linkcode commit}: checked, applied, handed to the edit log. */
+  #apply(
     action: string,
     op: NamespaceOp,
-    applied?: (result: OpResult) => void,
-  ): Promise<OpResult> {
+    applied: ((result: OpResult) => void) | undefined,
+  ): { result: OpResult; durable: Promise<void> } {
     this.safeMode.check(action);
     const target = targetOf(op, this.store.namespace);
-    const { result, durable } = this.store.commit(
+    const committed = this.store.commit(
       op,
       action.includes(target) ? action : `${action} ${target}`,
     );
+    const { result } = committed;
     if (op.op === "complete" || op.op === "abandon") this.leases.remove(op.fileId);
     for (const file of result.abandonedFiles) this.leases.remove(file.fileId);
     if (op.op === "setReplication") {
@@ -215,16 +241,7 @@ export class NameNode implements NamenodeParts {
     applied?.(result);
     // After `applied`, which records the commit in the chunk map.
     if (op.op === "commitChunk") this.replicationMonitor.checkLater(op.chunkId, this.now());
-    await durable;
-    // Only a durable change may destroy data: otherwise a crash could bring back a file
-    // whose chunks are already gone.
-    for (const chunk of result.freedChunks) {
-      this.replicationMonitor.chunkRemoved(chunk.id);
-      for (const datanodeId of this.chunkMap.removeChunk(chunk.id)) {
-        this.deleteReplica(datanodeId, chunk);
-      }
-    }
-    return result;
+    return committed;
   }
 
   choosePipeline(request: PipelineRequest): DatanodeRef[] {

@@ -169,6 +169,18 @@ function encodeCborFrame(
   return frame;
 }
 
+/**
+ * `value` as CBOR in a buffer of its own, exactly its size. `cbor.encode` hands out a view of
+ * an 8 KiB buffer that it leaves behind for a new one every few calls, which a caller that
+ * keeps the bytes then copies anyway.
+ */
+export function encodeCbor(value: unknown): Uint8Array {
+  const encoded = encodeInPlace(value);
+  const bytes = new Uint8Array(encoded.end - encoded.start);
+  encoded.copy(bytes, 0, encoded.start, encoded.end);
+  return bytes;
+}
+
 /** cbor-x's `REUSE_BUFFER_MODE | RESET_BUFFER_MODE`: see {@linkcode encodeInPlace}. */
 const reuseAndResetBuffer = 512 | 1024;
 

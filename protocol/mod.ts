@@ -80,6 +80,7 @@ export {
   dataHeaderBytes,
   type ErrorFrame,
   encodeCancelFrame,
+  encodeCbor,
   encodeControlFrame,
   encodeDataFrameHeader,
   encodeErrorFrame,
