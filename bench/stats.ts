@@ -42,19 +42,24 @@ export function elapsedMs(startMs: number): number {
 /**
  * Runs `task(0)` … `task(count - 1)`, at most `concurrency` at once, and resolves once all
  * are done; the first failure rejects (tasks already running finish on their own).
+ * `onDone` is told how many tasks have succeeded after each one does.
  */
 export async function runPool(
   count: number,
   concurrency: number,
-  task: (index: number) => Promise<void>,
+  task: (index: number) => Promise<unknown>,
+  onDone?: (done: number) => void,
 ): Promise<void> {
   let next = 0;
+  let done = 0;
   let failure: { error: unknown } | undefined;
   const worker = async () => {
     while (next < count && failure === undefined) {
       const index = next++;
       try {
         await task(index);
+        done += 1;
+        onDone?.(done);
       } catch (error) {
         failure ??= { error };
       }
