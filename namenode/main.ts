@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=64
 /**
  * `bigfs-namenode`: parses flags, loads the cluster secret, starts the NameNode, and stops it
  * cleanly on SIGTERM or SIGINT. Exit codes: 0 after a clean stop, 1 when start-up fails,
