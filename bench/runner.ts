@@ -1,6 +1,7 @@
 /**
  * Runs the chosen scenarios in order: the ceilings first (every other figure is a ratio of
- * one), then write, read, memory, small, meta, and recovery last because it kills a DataNode.
+ * one), then write, read, memory, small, meta, and recovery last because it kills a DataNode;
+ * before each scenario after the first, the cluster and the disk settle (`settle.ts`).
  * Everything it starts or creates is registered with a {@linkcode Cleanup} so an error or
  * Ctrl-C removes it too.
  */
@@ -25,8 +26,12 @@ import {
   type ScenarioReport,
   scenarioNames,
 } from "./result.js";
+import { settle } from "./settle.js";
 import { runSmallFiles } from "./small_files.js";
 import { runRead, runWrite, type ThroughputOptions } from "./throughput.js";
+
+/** Longest wait between scenarios for the cluster to settle. */
+const settleTimeoutMs = 60_000;
 
 /** Undo steps, run newest first, each once. */
 export class Cleanup {
@@ -123,10 +128,25 @@ export async function runBench(
     ...(settings.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: settings.chunkSizeBytes }),
     progress,
   };
+  let previous: string | undefined;
   for (const name of chosen) {
     if (name === "limits" || cluster === undefined) continue;
+    // Each scenario starts on an idle cluster and disk: see `settle.ts`.
+    let unsettled: string | undefined;
+    if (previous !== undefined) {
+      progress.stage(`letting the cluster settle after ${previous}`);
+      const settled = await settle(cluster, {
+        heartbeatIntervalMs: settings.heartbeatIntervalMs,
+        timeoutMs: settleTimeoutMs,
+      });
+      if (!settled) {
+        unsettled = `The DataNodes' chunk counts still changed ${settleTimeoutMs / 1000} s after ${previous} ended: this ran while the cluster was busy.`;
+      }
+    }
     const scenario = await runScenario(name, cluster, settings, { io, limits, progress, cleanup });
+    if (unsettled !== undefined) scenario.notes = [...(scenario.notes ?? []), unsettled];
     report.scenarios[name] = scenario;
+    previous = name;
   }
   progress.stage("stopping the cluster");
   return report;
