@@ -91,6 +91,18 @@ function concat(...pieces: Uint8Array[]): Uint8Array {
   return new Uint8Array(Buffer.concat(pieces));
 }
 
+/**
+ * Yields to the event loop, a turn at a time, until `condition` holds: these tests observe the
+ * log between its steps. Fails after 10 s naming `what`, rather than hanging the file.
+ */
+async function spinUntil(condition: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within 10 s`);
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
 test("records appended are read back in order with continuous txids", async () => {
   await withFolder(async (folder) => {
     const { log, records } = await EditLog.open(folder);
@@ -597,9 +609,7 @@ test("appends made while a sync is in progress go out in one write and one sync"
       release = resolve;
     });
     const first = log.append(payloadOf(0));
-    while (control.counts.datasyncs === before.datasyncs) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await spinUntil(() => control.counts.datasyncs !== before.datasyncs, "the first sync");
     const waiting = [1, 2, 3, 4].map((index) => log.append(payloadOf(index)));
     assert.is(control.counts.writes - before.writes, 1, "only the first record is written");
     control.gate = undefined;
@@ -628,14 +638,10 @@ test("a batch appended while another syncs starts its own sync at once, and is a
       return txid;
     };
     const first = log.append(payloadOf(0)).then(note);
-    while (control.counts.datasyncs - before.datasyncs < 1) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await spinUntil(() => control.counts.datasyncs - before.datasyncs >= 1, "the first sync");
     const second = log.append(payloadOf(1)).then(note);
     // The second batch is written and its sync started while the first sync still waits.
-    while (control.counts.datasyncs - before.datasyncs < 2) {
-      await new Promise((resolve) => setImmediate(resolve));
-    }
+    await spinUntil(() => control.counts.datasyncs - before.datasyncs >= 2, "the second sync");
     assert.is(control.counts.writes - before.writes, 2);
     assert.equal(acknowledged, []);
     control.gate = undefined;
@@ -660,11 +666,10 @@ test("at most 2 syncs run at once; appends made meanwhile wait and go out as one
     const appends: Promise<bigint>[] = [];
     for (let index = 0; index < 2; index++) {
       appends.push(log.append(payloadOf(index)));
-      const deadline = Date.now() + 10_000;
-      while (control.counts.datasyncs - before.datasyncs < index + 1) {
-        if (Date.now() > deadline) throw new Error(`sync ${index + 1} did not start within 10 s`);
-        await new Promise((resolve) => setImmediate(resolve));
-      }
+      await spinUntil(
+        () => control.counts.datasyncs - before.datasyncs >= index + 1,
+        `sync ${index + 1}`,
+      );
     }
     for (let index = 2; index < 8; index++) appends.push(log.append(payloadOf(index)));
     for (let turn = 0; turn < 10; turn++) await new Promise((resolve) => setImmediate(resolve));
@@ -694,7 +699,7 @@ test("a failed fdatasync rejects every waiting append, and every later one at on
     });
     control.failSync = errnoError("EIO", "fdatasync");
     const syncing = log.append(payloadOf(1));
-    while (control.counts.datasyncs < 2) await new Promise((resolve) => setImmediate(resolve));
+    await spinUntil(() => control.counts.datasyncs >= 2, "the failing sync");
     const buffered = [log.append(payloadOf(2)), log.append(payloadOf(3))];
     release();
     await rejects(
