@@ -90,11 +90,14 @@ export async function readReplica(
       { timeoutMs: 0, ...(options.signal ? { signal: options.signal } : {}) },
     );
     const open = request;
-    stall = new StallWatch(options.stallTimeoutMs, () =>
+    const peer = connection;
+    stall = new StallWatch(options.stallTimeoutMs, () => {
       open.cancel(
         new BigFsError("TIMEOUT", `Cannot read ${where}: no data for ${options.stallTimeoutMs} ms`),
-      ),
-    );
+      );
+      // Later reads from this DataNode get a connection of their own, not the stuck one.
+      pool.retire(replica.address, peer);
+    });
     const pieces: Uint8Array[] = [];
     // The whole chunk's xxh64: a chunk that comes in one frame has it from the frame's check,
     // so its bytes are not hashed twice; one in several frames is hashed as they come.

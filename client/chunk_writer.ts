@@ -98,6 +98,8 @@ export async function writeChunk(
       open.cancel(reason);
       // A peer that stopped reading holds the socket full: no other request can use it.
       if (peer.waitingForDrain) peer.close(reason);
+      // Later writes through this DataNode get a connection of their own, not the stuck one.
+      else pool.retire(first.address, peer);
     });
     readAcks(open, stall, options.onAck);
     // Settles (rejects) only when the pipeline fails before the last frame is sent.

@@ -2,8 +2,9 @@
  * Pooled authenticated connections to peers, one per `host:port` address, shared by every
  * request to that peer: a connection multiplexes many requests, so the dial and the handshake
  * are paid once per peer, not once per chunk. A connection that breaks leaves the pool, and the
- * next request dials a fresh one. Clients use it to reach DataNodes, and DataNodes to reach
- * each other for pipelines and transfers.
+ * next request dials a fresh one; so does one its user retires because a request on it
+ * stalled. Clients use it to reach DataNodes, and DataNodes to reach each other for pipelines
+ * and transfers.
  */
 import type { HostPort } from "./config.js";
 import type { Connection } from "./connection.js";
@@ -41,6 +42,10 @@ export function parseHostPort(address: string): HostPort | undefined {
 export class ConnectionPool {
   readonly #options: ConnectionPoolOptions;
   readonly #connections = new Map<string, Promise<Connection>>();
+  /** Each pooled connection once dialled, to know which one a retiring caller means. */
+  readonly #dialled = new WeakMap<Promise<Connection>, Connection>();
+  /** Retired connections still open: requests already on them go on until they end. */
+  readonly #retired = new Set<Connection>();
   #closed = false;
 
   constructor(options: ConnectionPoolOptions) {
@@ -80,7 +85,9 @@ export class ConnectionPool {
     this.#connections.set(address, connecting);
     connecting.then(
       (connection) => {
+        this.#dialled.set(connecting, connection);
         connection.onClose((error) => {
+          this.#retired.delete(connection);
           if (this.#connections.get(address) === connecting) this.#connections.delete(address);
           this.#options.logger?.debug({ peer: address, err: error }, "pooled connection closed");
         });
@@ -93,9 +100,27 @@ export class ConnectionPool {
     return connecting;
   }
 
+  /**
+   * Stops handing out `connection` for `address`, because a request on it stalled: the peer,
+   * or the path to it, may be stuck, and every request given the same connection would wait
+   * out its own stall timeout too (an unreachable peer that sent no reset keeps a TCP connection
+   * open). The next request dials afresh, which fails within the connect timeout if the peer
+   * is gone. Requests already on `connection` go on; it closes once idle, as pooled connections
+   * do, or with the pool. A no-op when `connection` is no longer the pooled one.
+   */
+  retire(address: string, connection: Connection): void {
+    const pooled = this.#connections.get(address);
+    if (pooled === undefined || this.#dialled.get(pooled) !== connection) return;
+    this.#connections.delete(address);
+    if (!connection.closed) this.#retired.add(connection);
+    this.#options.logger?.debug({ peer: address }, "pooled connection retired after a stall");
+  }
+
   /** Closes every pooled connection; later calls to {@linkcode ConnectionPool.get} fail. */
   close(): void {
     this.#closed = true;
+    for (const connection of this.#retired) connection.close();
+    this.#retired.clear();
     for (const connecting of this.#connections.values()) {
       connecting.then(
         (connection) => connection.close(),

@@ -235,4 +235,44 @@ test("a source is cut into chunks of frames at chunk borders, each frame hashed"
   assert.is(await exact.next(), undefined, "no empty chunk after an exact multiple");
 });
 
+test("a read that stalls retires its connection: the next read dials a fresh one and succeeds", async () => {
+  // The first READ_CHUNK is never answered, as from a DataNode whose path went silent; the
+  // ones after it are answered honestly.
+  let requests = 0;
+  const server = await listen({
+    port: 0,
+    secret: clusterSecret,
+    role: "datanode",
+    handler: async (request: IncomingRequest) => {
+      requests += 1;
+      if (requests === 1) {
+        await new Promise<void>((resolve) =>
+          request.signal.addEventListener("abort", () => resolve()),
+        );
+        throw new Error("cancelled");
+      }
+      const frames = honestFrames(content);
+      for (const frame of frames) await request.sendData(frame);
+      return { bytesSent: content.length };
+    },
+  });
+  const pool = new ConnectionPool({ secret: clusterSecret, role: "client" });
+  try {
+    const replica = { id: "dn-fake", address: `127.0.0.1:${server.address.port}` };
+    const stuck = await pool.get(replica.address);
+    const error = await failure(readReplica(pool, located(), replica, { stallTimeoutMs: 300 }));
+    assert.is(error.code, "TIMEOUT");
+    const fresh = await pool.get(replica.address);
+    assert.ok(fresh !== stuck, "the pool hands out a new connection after the stall");
+    const pieces = await readReplica(pool, located(), replica, { stallTimeoutMs: 5_000 });
+    assert.ok(Buffer.concat(pieces).equals(content));
+    // Retiring a connection that is no longer the pooled one changes nothing.
+    pool.retire(replica.address, stuck);
+    assert.ok((await pool.get(replica.address)) === fresh);
+  } finally {
+    pool.close();
+    await server.close();
+  }
+});
+
 test.run();
