@@ -61,6 +61,23 @@ const datanodePids = (cluster: BenchCluster) =>
   cluster.owned ? cluster.datanodes.map(({ process }) => process.pid) : [];
 
 /**
+ * The progress line of one run of F transfers: `progressOf(index)` is the `onProgress` of the
+ * `index`-th, and the line shows the bytes of all of them together.
+ */
+function transferProgress(options: ThroughputOptions): (index: number) => (bytes: number) => void {
+  const total = options.files * options.sizeBytes;
+  const done = new Array<number>(options.files).fill(0);
+  return (index) => (bytes) => {
+    done[index] = bytes;
+    options.progress.update(
+      done.reduce((sum, value) => sum + value, 0),
+      total,
+      "bytes",
+    );
+  };
+}
+
+/**
  * Uploads the F files once: the duration in ms, and the peak resident memory in bytes of
  * each of `pids` during the upload, in the same order.
  */
@@ -70,8 +87,7 @@ async function writeOnce(
   label: string,
   pids: readonly number[] = [],
 ): Promise<{ durationMs: number; peakBytes: number[] }> {
-  const total = options.files * options.sizeBytes;
-  const done = new Array<number>(options.files).fill(0);
+  const progressOf = transferProgress(options);
   options.progress.stage(label);
   return withClients(cluster, Math.min(options.concurrency, options.files), async (clients) => {
     const startMs = performance.now();
@@ -83,14 +99,7 @@ async function writeOnce(
           ...(options.chunkSizeBytes === undefined
             ? {}
             : { chunkSizeBytes: options.chunkSizeBytes }),
-          onProgress: (bytes) => {
-            done[index] = bytes;
-            options.progress.update(
-              done.reduce((sum, value) => sum + value, 0),
-              total,
-              "bytes",
-            );
-          },
+          onProgress: progressOf(index),
         });
       }),
     );
@@ -220,11 +229,10 @@ export async function runRead(
   loopbackMiBps: number,
 ): Promise<ScenarioReport> {
   await ensureFiles(cluster, options);
-  const total = options.files * options.sizeBytes;
   const samples: number[] = [];
   for (let run = 1; run <= options.repeat; run++) {
     options.progress.stage(`read ${run}/${options.repeat}`);
-    const done = new Array<number>(options.files).fill(0);
+    const progressOf = transferProgress(options);
     const durationMs = await withClients(
       cluster,
       Math.min(options.concurrency, options.files),
@@ -234,22 +242,13 @@ export async function runRead(
           await clients[index % clients.length]!.get(
             ioFilePath(index),
             join(options.scratchDir, `read-${index}`),
-            {
-              onProgress: (bytes) => {
-                done[index] = bytes;
-                options.progress.update(
-                  done.reduce((sum, value) => sum + value, 0),
-                  total,
-                  "bytes",
-                );
-              },
-            },
+            { onProgress: progressOf(index) },
           );
         });
         return elapsedMs(startMs);
       },
     );
-    samples.push(mibPerSecond(total, durationMs));
+    samples.push(mibPerSecond(options.files * options.sizeBytes, durationMs));
     await Promise.all(
       Array.from({ length: options.files }, (_, index) =>
         rm(join(options.scratchDir, `read-${index}`), { force: true }),

@@ -66,7 +66,8 @@ export interface ReadReplicaOptions {
 /**
  * Reads `chunk` (or the range) from `replica` and verifies it.
  *
- * @returns the verified bytes, in order, as the frames brought them (none with `onData`).
+ * @returns the verified bytes, in order, in the pieces the socket delivered them in (none
+ *   with `onData`): a frame is never joined into one buffer just to be handed on.
  * @throws {ReplicaReadError} when the replica cannot be read or gives bad bytes.
  */
 export async function readReplica(
@@ -132,7 +133,7 @@ export async function readReplica(
           hasher.update(item.parts);
         }
       }
-      if (options.onData === undefined) pieces.push(item.bytes);
+      if (options.onData === undefined) pieces.push(...item.parts);
       else await options.onData(got, item.parts);
       got += item.byteLength;
       if (item.end) break;
