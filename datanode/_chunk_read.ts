@@ -8,7 +8,10 @@
  * first, then its data segment by segment into a buffer of one segment, fresh for each, one
  * segment read ahead of the consumer: the consumer owns every piece it is given (it may still
  * be queued on a socket when the next one is read), and memory per read stays at the segments
- * the consumer has not let go of plus one, since reading is pulled by the consumer.
+ * the consumer has not let go of plus one, since reading is pulled by the consumer. With
+ * direct I/O (`_direct_io.ts`), and segments that start aligned, a segment is read with
+ * `O_DIRECT` into a pooled aligned block and copied out of it: the chunks were written past
+ * the page cache, and reading them through it would fill fresh pages for bytes read once.
  *
  * @module
  */
@@ -16,6 +19,7 @@ import { closeSync, openSync, readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { BigFsError, Xxh64Stream, xxh64, xxh64Hex } from "#protocol";
 import { type ChunkMeta, decodeChunkFooter, decodeChunkMeta, footerBytes } from "./_chunk_meta.js";
+import { alignUp, type DirectBuffers, directAlignBytes, directReadFlags } from "./_direct_io.js";
 
 /** How much of a file's end is read to find its footer and metadata at once. */
 const tailReadBytes = 8 * 1024;
@@ -69,6 +73,8 @@ export interface OpenReplica {
   fileBytes: number;
   /** The whole file, when it was small enough to be read at once. */
   contents: Buffer | undefined;
+  /** The file opened again for direct reads of its segments, when they can be. */
+  direct: { buffers: DirectBuffers; handle: FileHandle } | undefined;
 }
 
 function mismatch(message: string): BigFsError {
@@ -127,7 +133,12 @@ async function readMeta(
 export async function openReplica(
   path: string,
   expected: ReplicaIdentity,
-  options: { readWhole: boolean; fileBytes?: number | undefined },
+  options: {
+    readWhole: boolean;
+    fileBytes?: number | undefined;
+    /** Blocks for reading segments direct; without them, or a free one, through the cache. */
+    direct?: DirectBuffers | undefined;
+  },
 ): Promise<OpenReplica> {
   const what = `chunk ${expected.id}`;
   const { fileBytes: knownBytes } = options;
@@ -135,7 +146,7 @@ export async function openReplica(
     const contents = readSmallFile(path, knownBytes);
     const meta = await readMeta(undefined, contents.byteLength, contents, what);
     checkIdentity(meta, expected, what);
-    return { handle: undefined, meta, fileBytes: contents.byteLength, contents };
+    return { handle: undefined, meta, fileBytes: contents.byteLength, contents, direct: undefined };
   }
   const handle = await open(path, "r");
   let stillOpen: FileHandle | undefined = handle;
@@ -149,7 +160,12 @@ export async function openReplica(
     }
     const meta = await readMeta(stillOpen, fileBytes, contents, what);
     checkIdentity(meta, expected, what);
-    return { handle: stillOpen, meta, fileBytes, contents };
+    let direct: OpenReplica["direct"];
+    const buffers = options.direct;
+    if (stillOpen && buffers && meta.segmentBytes % directAlignBytes === 0) {
+      direct = { buffers, handle: await open(path, directReadFlags) };
+    }
+    return { handle: stillOpen, meta, fileBytes, contents, direct };
   } catch (error) {
     await stillOpen?.close();
     throw error;
@@ -224,7 +240,8 @@ async function readSegment(replica: OpenReplica, index: number): Promise<Uint8Ar
   const length = Math.min(meta.segmentBytes, meta.sizeBytes - start);
   const segment = replica.contents
     ? replica.contents.subarray(start, start + length)
-    : await readAt(replica.handle!, start, length);
+    : ((await readDirect(replica, start, length)) ??
+      (await readAt(replica.handle!, start, length)));
   const expected = meta.segmentXxh64s[index]!;
   const actual = xxh64(segment);
   if (actual !== expected) {
@@ -234,6 +251,34 @@ async function readSegment(replica: OpenReplica, index: number): Promise<Uint8Ar
     );
   }
   return segment;
+}
+
+/**
+ * Reads `length` bytes at `start` (aligned) with direct I/O into a new buffer, through a pooled
+ * block; undefined when the replica is not open for direct reads or no block is free.
+ */
+async function readDirect(
+  replica: OpenReplica,
+  start: number,
+  length: number,
+): Promise<Buffer | undefined> {
+  const direct = replica.direct;
+  const wanted = alignUp(length);
+  const block = direct?.buffers.take();
+  if (direct === undefined || block === undefined) return undefined;
+  try {
+    if (wanted > block.byteLength) return undefined;
+    const filled = await direct.buffers.read(direct.handle, block, wanted, start);
+    return Buffer.from(block.subarray(0, Math.min(filled, length)));
+  } finally {
+    direct.buffers.give(block);
+  }
+}
+
+/** Closes what a replica holds open, without waiting. */
+function closeReplica(replica: OpenReplica): void {
+  if (replica.handle) closeQuietly(replica.handle);
+  if (replica.direct) closeQuietly(replica.direct.handle);
 }
 
 /**
@@ -270,7 +315,7 @@ export async function* readPieces(
   } finally {
     // A consumer that stopped early leaves a read in flight: let it end before closing.
     await ahead?.catch(() => {});
-    if (replica.handle) closeQuietly(replica.handle);
+    closeReplica(replica);
   }
 }
 
@@ -284,8 +329,9 @@ export async function verifyReplica(
   path: string,
   expected: ReplicaIdentity,
   hooks: VerifyHooks = {},
+  direct?: DirectBuffers,
 ): Promise<void> {
-  const replica = await openReplica(path, expected, { readWhole: false });
+  const replica = await openReplica(path, expected, { readWhole: false, direct });
   try {
     const { meta } = replica;
     const whole = new Xxh64Stream();
@@ -304,5 +350,6 @@ export async function verifyReplica(
     }
   } finally {
     await replica.handle?.close();
+    await replica.direct?.handle.close();
   }
 }

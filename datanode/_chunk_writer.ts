@@ -1,26 +1,33 @@
 /**
  * {@linkcode ChunkWriter}: one replica being written, to a temp file in `<dataDir>/tmp/`.
  *
- * Bytes are appended with positional writes straight from the caller's buffer and hashed as
- * they arrive: each segment's xxh64 through a streaming hasher (so a segment split across
- * writes needs no copy), and the whole chunk's through another. Finalising appends the
- * metadata and footer (`_chunk_meta.ts`) and fdatasyncs the file once. The store owns the
- * space reservation and the commit (the rename into place); this file owns the bytes.
+ * Bytes are hashed as they arrive: each segment's xxh64 through a streaming hasher (so a
+ * segment split across writes needs no copy), and the whole chunk's through another. A chunk
+ * of more than one frame is written with direct I/O when the store has it (`_direct_io.ts`):
+ * bytes are copied into a 1 MiB aligned block, which goes to disk with `O_DIRECT` each time
+ * it fills, and on finalising the last of the data and the metadata and footer
+ * (`_chunk_meta.ts`) follow: the aligned part direct, the last partial block through the page
+ * cache. Otherwise (a one-frame chunk, whose only write is its last; no direct I/O; no free
+ * block) they are appended with positional writes straight from the caller's buffers. Either
+ * way the file is fdatasynced once, at the end. The store owns the space reservation and the
+ * commit (the rename into place); this file owns the bytes.
  *
  * @module
  */
-import { type FileHandle, rm } from "node:fs/promises";
+import { type FileHandle, open, rm } from "node:fs/promises";
 import {
   BigFsError,
   type ByteParts,
   bytePartsLength,
   bytePartsList,
+  writeAll,
   writeAllParts,
   Xxh64Stream,
   xxh64,
 } from "#protocol";
 import { asNoSpace } from "./_chunk_layout.js";
 import { type ChunkMeta, encodeChunkTrailer } from "./_chunk_meta.js";
+import { alignDown, type DirectBuffers, directWriteFlags } from "./_direct_io.js";
 
 /** A finalised replica, as the store lists it. */
 export interface ReplicaInfo {
@@ -34,6 +41,8 @@ export interface ReplicaInfo {
 /** What a writer needs from its store. @internal */
 export interface WriterHost {
   readonly segmentBytes: number;
+  /** Blocks for writing with `O_DIRECT`; undefined when the file system does not take it. */
+  readonly direct: DirectBuffers | undefined;
   /** Grows the writer's reservation to cover a chunk of `sizeBytes`; throws `NO_SPACE`. */
   reserve(writer: ChunkWriter, sizeBytes: number): void;
   /** Gives back the writer's reservation and its claim on the id. Idempotent. */
@@ -76,6 +85,8 @@ export class ChunkWriter {
   #segment: Xxh64Stream | undefined;
   #segmentFill = 0;
   #size = 0;
+  /** Direct writing, once the first write has started it. */
+  #direct: DirectWrite | undefined;
   #state: WriterState = "open";
   #tail: Promise<unknown> = Promise.resolve();
 
@@ -150,7 +161,12 @@ export class ChunkWriter {
     if (byteLength === 0) return;
     try {
       this.#host.reserve(this, this.#size + byteLength);
-      await writeAllParts(this.#handle, bytePartsList(bytes), this.#size);
+      if (this.#size === 0) this.#direct = await this.#startDirect();
+      if (this.#direct !== undefined) {
+        await this.#direct.append(bytePartsList(bytes));
+      } else {
+        await writeAllParts(this.#handle, bytePartsList(bytes), this.#size);
+      }
     } catch (error) {
       await this.#discard("failed");
       throw this.#host.refused(asNoSpace(error, `Cannot write chunk ${this.id}`));
@@ -220,7 +236,13 @@ export class ChunkWriter {
       };
       const trailer = encodeChunkTrailer(meta);
       this.#host.reserve(this, this.#size);
-      await writeAllParts(this.#handle, [...tail, trailer], dataEnd);
+      if (this.#direct !== undefined) {
+        await this.#direct.append([...tail, trailer]);
+        await this.#direct.finish(this.#handle);
+        this.#direct = undefined;
+      } else {
+        await writeAllParts(this.#handle, [...tail, trailer], dataEnd);
+      }
       await this.#handle.datasync();
       await this.#handle.close();
       const info = await this.#host.commit(this, meta, this.#size + trailer.byteLength);
@@ -232,6 +254,21 @@ export class ChunkWriter {
     }
   }
 
+  /** Direct writing from the start of the file, if the store has it and a block is free. */
+  async #startDirect(): Promise<DirectWrite | undefined> {
+    const buffers = this.#host.direct;
+    const block = buffers?.take();
+    if (buffers === undefined || block === undefined) return undefined;
+    try {
+      const handle = await open(this.tempPath, directWriteFlags);
+      return new DirectWrite(buffers, block, handle);
+    } catch {
+      // The probe said direct I/O works here; should this file not take it, write buffered.
+      buffers.give(block);
+      return undefined;
+    }
+  }
+
   /** Closes and removes the temp files and gives the space back, once. */
   async #discard(state: "failed" | "aborted"): Promise<void> {
     if (this.#state === "finalized" || this.#state === "failed" || this.#state === "aborted") {
@@ -239,10 +276,84 @@ export class ChunkWriter {
     }
     this.#state = state;
     try {
+      await this.#direct?.close();
+      this.#direct = undefined;
       await this.#handle.close().catch(() => {});
       await rm(this.tempPath, { force: true });
     } finally {
       this.#host.release(this);
     }
+  }
+}
+
+/**
+ * The direct-I/O side of a writer: bytes are staged in an aligned block and written with
+ * `O_DIRECT` a whole block at a time, from the start of the file.
+ */
+class DirectWrite {
+  readonly #buffers: DirectBuffers;
+  readonly #handle: FileHandle;
+  #block: Buffer | undefined;
+  /** Bytes staged in the block. */
+  #staged = 0;
+  /** Where in the file the block's first byte goes. */
+  #position = 0;
+
+  constructor(buffers: DirectBuffers, block: Buffer, handle: FileHandle) {
+    this.#buffers = buffers;
+    this.#block = block;
+    this.#handle = handle;
+  }
+
+  /** Stages `parts`, writing the block out each time it fills. */
+  async append(parts: readonly Uint8Array[]): Promise<void> {
+    const block = this.#block!;
+    for (const part of parts) {
+      let offset = 0;
+      while (offset < part.byteLength) {
+        const take = Math.min(block.byteLength - this.#staged, part.byteLength - offset);
+        block.set(part.subarray(offset, offset + take), this.#staged);
+        this.#staged += take;
+        offset += take;
+        if (this.#staged === block.byteLength) await this.#flush(block.byteLength);
+      }
+    }
+  }
+
+  /**
+   * Writes what is staged: its aligned part direct, the rest (less than one alignment unit,
+   * the file's end) through `buffered`, which is not opened `O_DIRECT`. Then gives the block
+   * back and closes the direct handle; the caller fdatasyncs.
+   */
+  async finish(buffered: FileHandle): Promise<void> {
+    const block = this.#block!;
+    const aligned = alignDown(this.#staged);
+    if (aligned > 0) await this.#flush(aligned);
+    if (this.#staged > 0) {
+      // At most one alignment unit: the end of the file, written through the page cache.
+      await writeAll(buffered, block.subarray(0, this.#staged), this.#position);
+      this.#position += this.#staged;
+      this.#staged = 0;
+    }
+    await this.close();
+  }
+
+  /** Gives the block back and closes the direct handle. Idempotent. */
+  async close(): Promise<void> {
+    const block = this.#block;
+    if (block === undefined) return;
+    this.#block = undefined;
+    this.#buffers.give(block);
+    await this.#handle.close().catch(() => {});
+  }
+
+  /** Writes the block's first `length` bytes (aligned) and moves what follows to its start. */
+  async #flush(length: number): Promise<void> {
+    const block = this.#block!;
+    await this.#buffers.write(this.#handle, block, length, this.#position);
+    this.#position += length;
+    const rest = this.#staged - length;
+    if (rest > 0) block.copyWithin(0, length, this.#staged);
+    this.#staged = rest;
   }
 }

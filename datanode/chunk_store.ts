@@ -48,6 +48,7 @@ import {
 } from "./_chunk_read.js";
 import { removeTempLeftovers, type StoredReplica, scanChunks } from "./_chunk_scan.js";
 import { ChunkWriter, type ReplicaInfo, type WriterHost } from "./_chunk_writer.js";
+import { DirectBuffers, probeDirectIo } from "./_direct_io.js";
 import { diskFreeBytes } from "./_disk_space.js";
 import { FolderSyncs } from "./_folder_sync.js";
 
@@ -63,6 +64,13 @@ export interface ChunkStoreOptions {
   logger?: Logger;
   /** Called each time a write is refused `NO_SPACE` (the capacity or the disk is full). */
   onNoSpace?: () => void;
+  /**
+   * Whether chunk data may bypass the page cache (`O_DIRECT`, see `_direct_io.ts`); default
+   * true, used when the file system takes it.
+   */
+  directIo?: boolean;
+  /** Aligned 1 MiB blocks for direct I/O; default 32. Fewer lets tests use them all up. */
+  directBlocks?: number;
 }
 
 /** A piece of a chunk, as {@linkcode ChunkStore.read} yields it. */
@@ -98,6 +106,8 @@ export class ChunkStore {
   readonly #logger: Logger;
   readonly #onNoSpace: (() => void) | undefined;
   readonly #replicas: Map<bigint, StoredReplica>;
+  /** Blocks for direct I/O; undefined when it is off or the file system does not take it. */
+  readonly #direct: DirectBuffers | undefined;
   /** Ids being written; `null` while the writer's temp file is being created. */
   readonly #writers = new Map<bigint, ChunkWriter | null>();
   /** Space reserved per id being written. */
@@ -116,8 +126,10 @@ export class ChunkStore {
     options: ChunkStoreOptions,
     logger: Logger,
     replicas: Map<bigint, StoredReplica>,
+    direct: DirectBuffers | undefined,
   ) {
     this.#dataDir = dataDir;
+    this.#direct = direct;
     this.#capacityBytes = options.capacityBytes;
     this.#segmentBytes = options.segmentBytes ?? segmentBytesDefault;
     this.#logger = logger;
@@ -127,6 +139,7 @@ export class ChunkStore {
     for (const replica of replicas.values()) this.#finalisedBytes += replica.footprintBytes;
     this.#host = {
       segmentBytes: this.#segmentBytes,
+      direct,
       reserve: (writer, sizeBytes) => this.#reserve(writer.id, sizeBytes),
       release: (writer) => {
         if (this.#writers.get(writer.id) === writer) this.#release(writer.id);
@@ -153,12 +166,22 @@ export class ChunkStore {
     await mkdir(join(dataDir, tmpFolderName), { recursive: true });
     const tempRemoved = await removeTempLeftovers(dataDir, logger);
     const replicas = await scanChunks(dataDir, logger);
-    const store = new ChunkStore(dataDir, options, logger, replicas);
+    let direct: DirectBuffers | undefined;
+    let directIo: string = "off";
+    if (options.directIo ?? true) {
+      direct = new DirectBuffers(options.directBlocks);
+      // Named as a temp file, so that a crash leaving it behind has it removed at the next start.
+      const probe = await probeDirectIo(tempFilePath(dataDir, 0n, 0n, 0), direct);
+      directIo = probe.ok ? "on" : `not supported here (${probe.reason})`;
+      if (!probe.ok) direct = undefined;
+    }
+    const store = new ChunkStore(dataDir, options, logger, replicas, direct);
     logger.info(
       {
         path: dataDir,
         chunks: replicas.size,
         usedBytes: store.usedBytes,
+        directIo,
         tempRemoved,
         durationMs: Date.now() - startedMs,
       },
@@ -178,6 +201,19 @@ export class ChunkStore {
   /** Bytes of finalised replicas' files plus bytes reserved by open writers. */
   get usedBytes(): number {
     return this.#finalisedBytes + this.#reservedBytes;
+  }
+
+  /** Whether chunk data is written and read with direct I/O (`O_DIRECT`). */
+  get directIo(): boolean {
+    return this.#direct !== undefined;
+  }
+
+  /** Bytes of chunk data written and read with direct I/O since the store opened. */
+  get directBytes(): { written: number; read: number } {
+    return {
+      written: this.#direct?.directBytesWritten ?? 0,
+      read: this.#direct?.directBytesRead ?? 0,
+    };
   }
 
   /** How many folder fsyncs finalising has run (several replicas may share one). */
@@ -280,7 +316,11 @@ export class ChunkStore {
       );
     }
     const open = ({ info, footprintBytes }: StoredReplica) =>
-      openReplica(this.#path(info), info, { readWhole: true, fileBytes: footprintBytes });
+      openReplica(this.#path(info), info, {
+        readWhole: true,
+        fileBytes: footprintBytes,
+        direct: this.#direct,
+      });
     let replica: OpenReplica;
     try {
       replica = await open(stored);
@@ -308,7 +348,7 @@ export class ChunkStore {
     this.#assertOpen(`verify chunk ${id}`);
     const info = this.#found(id, "verify");
     try {
-      await verifyReplica(this.#path(info), info, hooks);
+      await verifyReplica(this.#path(info), info, hooks, this.#direct);
     } catch (error) {
       throw isNotFound(error) ? this.#notFound(id, "verify") : error;
     }

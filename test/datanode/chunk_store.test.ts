@@ -414,6 +414,88 @@ test("abort removes the temp file and the reservation; a second writer is refuse
   await again.abort();
 });
 
+/** A store with 256 KiB segments, which direct reads need (they start on 4 KiB borders). */
+function openAligned(folder: string, options: { directIo?: boolean; directBlocks?: number } = {}) {
+  return ChunkStore.open(folder, { capacityBytes: 1 << 30, segmentBytes: 256 * 1024, ...options });
+}
+
+test("chunks of several MiB written and read direct, where the disk takes it, match buffered ones", async () => {
+  const direct = await openAligned(await newFolder());
+  const bufferedFolder = await newFolder();
+  const buffered = await openAligned(bufferedFolder, { directIo: false });
+  assert.is(buffered.directIo, false);
+  if (!direct.directIo) console.log("  (this file system does not take O_DIRECT: buffered only)");
+  // Sizes around the 1 MiB block and the 4 KiB alignment unit, in frames of odd sizes.
+  const sizes = [3 * 1024 * 1024 + 4097, 1024 * 1024, 1024 * 1024 - 1, 2 * 1024 * 1024 + 1];
+  for (const [index, size] of sizes.entries()) {
+    const id = BigInt(20 + index);
+    const bytes = randomBytes(size);
+    const frames = [256 * 1024, 100_000, 333_333];
+    const info = await put(direct, id, bytes, 1n, frames);
+    assert.equal(await put(buffered, id, bytes, 1n, frames), info);
+    assert.equal(joined(await collect(direct.read(id))), bytes, `chunk of ${size} bytes`);
+    assert.equal(
+      joined(await collect(direct.read(id, { offset: 5000, length: size - 9000 }))),
+      bytes.subarray(5000, size - 4000),
+    );
+    await direct.verify(id);
+  }
+  if (direct.directIo) {
+    assert.ok(direct.directBytes.written >= 6 * 1024 * 1024, "the writes went direct");
+    assert.ok(direct.directBytes.read >= 6 * 1024 * 1024, "the reads went direct");
+  }
+  assert.equal(buffered.directBytes, { written: 0, read: 0 });
+  // The files are the same format either way: a store reopened without direct I/O reads them.
+  const folder = await newFolder();
+  const writer = await openAligned(folder);
+  const bytes = randomBytes(3 * 1024 * 1024 + 12_345);
+  await put(writer, 7n, bytes, 1n, [65_536]);
+  const reopened = await openAligned(folder, { directIo: false });
+  assert.equal(joined(await collect(reopened.read(7n))), bytes);
+  await reopened.verify(7n);
+});
+
+test("a flipped byte in a chunk written direct is found by a direct read and by verify", async () => {
+  const folder = await newFolder();
+  const store = await openAligned(folder);
+  await put(store, 9n, randomBytes(2 * 1024 * 1024 + 5), 1n, [256 * 1024]);
+  await flipByte(chunkFilePath(folder, 9n, 1n), 1024 * 1024 + 17);
+  await rejects(collect(store.read(9n)), "CHECKSUM_MISMATCH", /chunk 9 segment 4 /);
+  await rejects(store.verify(9n), "CHECKSUM_MISMATCH", /chunk 9 segment 4 /);
+});
+
+test("with every direct block in use, writes and reads go through the page cache instead", async () => {
+  const folder = await newFolder();
+  const store = await openAligned(folder, { directBlocks: 1 });
+  const first = await store.createWriter(30n, 1n);
+  const second = await store.createWriter(31n, 1n);
+  const a = randomBytes(1024 * 1024 + 300);
+  const b = randomBytes(1024 * 1024 + 700);
+  // The first holds the only block from its first write to its finalise.
+  await first.write(a.subarray(0, 256 * 1024));
+  await second.write(b.subarray(0, 256 * 1024));
+  await second.write(b.subarray(256 * 1024));
+  await second.finalize();
+  const directWritten = store.directBytes.written;
+  await first.write(a.subarray(256 * 1024));
+  await first.finalize();
+  if (store.directIo) {
+    assert.is(directWritten, 0, "the second writer found no block and wrote buffered");
+    assert.is(store.directBytes.written, 1024 * 1024, "the first wrote its aligned part direct");
+  }
+  assert.equal(joined(await collect(store.read(30n))), a);
+  assert.equal(joined(await collect(store.read(31n))), b);
+  // A writer aborted mid-chunk gives its block back: the next one writes direct again.
+  const aborted = await store.createWriter(32n, 1n);
+  await aborted.write(randomBytes(1024 * 1024 + 1));
+  await aborted.abort();
+  assert.equal(await readdir(join(folder, "tmp")), []);
+  await put(store, 33n, randomBytes(1024 * 1024), 1n, [512 * 1024]);
+  if (store.directIo) {
+    assert.is(store.directBytes.written, 3 * 1024 * 1024, "the abort's block was reused");
+  }
+});
+
 test("a newer generation replaces the older; an older or equal one is refused", async () => {
   const folder = await newFolder();
   const store = await open(folder);
