@@ -5,6 +5,10 @@
  * - (a) disk copy: a file of the bench size read from disk and written into R files, each
  *   made durable with fdatasync — what an upload with replication R on one machine must at
  *   least do.
+ * - (a′) the same copy written with `O_DIRECT`, as DataNodes write chunks where the disk
+ *   takes it: past the page cache, whose first touch of fresh pages can cost a virtual
+ *   machine more than the disk does. Shown beside (a), so a write faster than (a) can be
+ *   read against what the disk allows that way too.
  * - (b) loopback: a file sent through a loopback TCP socket into another file, made durable —
  *   what a download must at least do.
  * - (c) write-ahead log: small appends, one fdatasync per batch — what durable metadata
@@ -28,6 +32,7 @@ import { mkdir, open, rm } from "node:fs/promises";
 import { connect as connectTcp, createServer, type Socket } from "node:net";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
+import { alignDown, DirectBuffers, directWriteFlags } from "#datanode";
 import { formatSize } from "#protocol";
 import { blockBytes, generatedBytes } from "./generated_data.js";
 import type { ScenarioReport } from "./result.js";
@@ -36,6 +41,8 @@ import { elapsedMs, mibPerSecond, perSecond, runPool, spreadOf } from "./stats.j
 /** The ceilings, for the other scenarios to compare with. */
 export interface Limits {
   diskCopyMiBps: number;
+  /** (a′); undefined where the file system does not take `O_DIRECT`. */
+  diskCopyDirectMiBps: number | undefined;
   loopbackMiBps: number;
   walAppendsPerSecond: number;
   smallFileWritesPerSecond: number;
@@ -71,6 +78,51 @@ function diskCopyMs(source: string, folder: string, replication: number): number
       const read = readSync(input, buffer, 0, buffer.length, offset);
       if (read === 0) break;
       for (const output of outputs) writeSync(output, buffer, 0, read, offset);
+      offset += read;
+    }
+    for (const output of outputs) fdatasyncSync(output);
+  } finally {
+    closeSync(input);
+    for (const output of outputs) closeSync(output);
+  }
+  return elapsedMs(startMs);
+}
+
+/**
+ * (a′) Copies `source` into `replication` files written with `O_DIRECT` (the last partial
+ * 4 KiB block through the page cache, as the chunk store does), with fdatasync; returns the
+ * duration, or undefined when the file system refuses `O_DIRECT`.
+ */
+function diskCopyDirectMs(source: string, folder: string, replication: number): number | undefined {
+  const buffers = new DirectBuffers(1);
+  const buffer = buffers.take()!;
+  const paths = Array.from({ length: replication }, (_, index) => join(folder, `direct-${index}`));
+  const startMs = performance.now();
+  const input = openSync(source, "r");
+  const outputs: number[] = [];
+  try {
+    try {
+      for (const path of paths) {
+        closeSync(openSync(path, "w"));
+        outputs.push(openSync(path, directWriteFlags));
+      }
+    } catch {
+      return undefined;
+    }
+    for (let offset = 0; ; ) {
+      const read = readSync(input, buffer, 0, buffer.length, offset);
+      if (read === 0) break;
+      const aligned = alignDown(read);
+      for (const output of outputs) if (aligned > 0) writeSync(output, buffer, 0, aligned, offset);
+      if (aligned < read) {
+        for (const path of paths) {
+          const tail = openSync(path, "r+");
+          writeSync(tail, buffer, aligned, read - aligned, offset + aligned);
+          fdatasyncSync(tail);
+          closeSync(tail);
+        }
+        break;
+      }
       offset += read;
     }
     for (const output of outputs) fdatasyncSync(output);
@@ -157,6 +209,7 @@ export async function measureLimits(
   await mkdir(scratch, { recursive: true });
   try {
     const copySamples: number[] = [];
+    const directSamples: number[] = [];
     const loopbackSamples: number[] = [];
     for (let run = 1; run <= options.repeat; run++) {
       options.onStage?.(
@@ -168,6 +221,11 @@ export async function measureLimits(
           diskCopyMs(options.sourcePath, scratch, options.replication),
         ),
       );
+      options.onStage?.(
+        `limits (a′) disk copy into ${options.replication} files, O_DIRECT ${run}/${options.repeat}`,
+      );
+      const directMs = diskCopyDirectMs(options.sourcePath, scratch, options.replication);
+      if (directMs !== undefined) directSamples.push(mibPerSecond(options.sizeBytes, directMs));
       options.onStage?.(`limits (b) file → loopback socket → file ${run}/${options.repeat}`);
       loopbackSamples.push(
         mibPerSecond(
@@ -181,9 +239,11 @@ export async function measureLimits(
     options.onStage?.("limits (d) durable small files");
     const small = await smallFileWritesPerSecond(scratch, options);
     const copy = spreadOf(copySamples);
+    const direct = directSamples.length > 0 ? spreadOf(directSamples) : undefined;
     const loopback = spreadOf(loopbackSamples);
     const limits: Limits = {
       diskCopyMiBps: copy.median,
+      diskCopyDirectMiBps: direct?.median,
       loopbackMiBps: loopback.median,
       walAppendsPerSecond: wal,
       smallFileWritesPerSecond: small,
@@ -209,6 +269,16 @@ export async function measureLimits(
           samples: copySamples,
           unit: "MiB/s",
         },
+        ...(direct && {
+          diskCopyDirect: {
+            label: `(a′) disk copy into ${options.replication} files, O_DIRECT, fdatasync`,
+            value: direct.median,
+            min: direct.min,
+            max: direct.max,
+            samples: directSamples,
+            unit: "MiB/s",
+          },
+        }),
         loopback: {
           label: "(b) file → loopback TCP → file, fdatasync",
           value: loopback.median,
@@ -229,6 +299,9 @@ export async function measureLimits(
         },
       },
     };
+    if (direct === undefined) {
+      report.notes = ["(a′) not measured: this file system does not take O_DIRECT"];
+    }
     return { limits, report };
   } finally {
     await rm(scratch, { recursive: true, force: true });

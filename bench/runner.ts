@@ -168,7 +168,7 @@ async function runScenario(
   const { io, limits, progress } = context;
   switch (name) {
     case "write":
-      return runWrite(cluster, io, limits.diskCopyMiBps);
+      return runWrite(cluster, io, limits.diskCopyMiBps, limits.diskCopyDirectMiBps);
     case "read":
       return runRead(cluster, io, limits.loopbackMiBps);
     case "memory":

@@ -167,6 +167,7 @@ export async function runWrite(
   cluster: BenchCluster,
   options: ThroughputOptions,
   diskCopyMiBps: number,
+  diskCopyDirectMiBps?: number,
 ): Promise<ScenarioReport> {
   const samples: number[] = [];
   const datanodes = datanodePids(cluster);
@@ -188,6 +189,18 @@ export async function runWrite(
     "≥ 0.85 of ceiling (1 stream, 1 GiB)",
     settingsOf(options),
   );
+  const throughput = report.results.throughput!;
+  if (diskCopyDirectMiBps !== undefined) {
+    // The same figure against the copy that skips the page cache, as the DataNodes do.
+    const { target: _target, ratio: _ratio, ceiling: _ceiling, ...figure } = throughput;
+    report.results.throughputDirect = compared(
+      { ...figure, label: `${throughput.label}, against (a′)` },
+      {
+        label: `(a′) disk copy into ${options.replication} files, O_DIRECT`,
+        value: diskCopyDirectMiBps,
+      },
+    );
+  }
   if (datanodePeaks.length > 0) {
     report.results.datanodeRss = peakResult(
       `DataNode peak RSS during write, highest of ${datanodes.length} DataNodes, ${sampling}`,

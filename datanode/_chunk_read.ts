@@ -24,6 +24,12 @@ import { alignUp, type DirectBuffers, directAlignBytes, directReadFlags } from "
 /** How much of a file's end is read to find its footer and metadata at once. */
 const tailReadBytes = 8 * 1024;
 
+/**
+ * Segments read ahead of the consumer with direct I/O, which has no kernel read-ahead to hide
+ * the disk's latency; through the page cache one is enough.
+ */
+const directReadAhead = 3;
+
 /** Replicas whose whole file is at most this long are read in one go. */
 export const wholeReadBytesMax = 1024 * 1024;
 
@@ -292,16 +298,23 @@ export async function* readPieces(
   end: number,
 ): AsyncGenerator<Piece> {
   const { meta } = replica;
-  // The next segment is read while the consumer sends this one: one segment ahead at most.
-  let ahead: Promise<Uint8Array> | undefined;
+  // The next segments are read while the consumer sends this one: a few ahead at most.
+  const depth = replica.direct ? directReadAhead : 1;
+  const ahead: Promise<Uint8Array>[] = [];
   try {
     if (end <= offset) return;
     const first = Math.floor(offset / meta.segmentBytes);
     const last = Math.floor((end - 1) / meta.segmentBytes);
+    let nextRead = first;
+    const readNext = () => {
+      const read = readSegment(replica, nextRead++);
+      read.catch(() => {});
+      ahead.push(read);
+    };
+    readNext();
     for (let index = first; index <= last; index++) {
-      const segment = await (ahead ?? readSegment(replica, index));
-      ahead = index < last ? readSegment(replica, index + 1) : undefined;
-      ahead?.catch(() => {});
+      while (nextRead <= last && ahead.length <= depth) readNext();
+      const segment = await ahead.shift()!;
       const segmentStart = index * meta.segmentBytes;
       const from = Math.max(offset, segmentStart) - segmentStart;
       const to = Math.min(end, segmentStart + segment.byteLength) - segmentStart;
@@ -313,8 +326,8 @@ export async function* readPieces(
       }
     }
   } finally {
-    // A consumer that stopped early leaves a read in flight: let it end before closing.
-    await ahead?.catch(() => {});
+    // A consumer that stopped early leaves reads in flight: let them end before closing.
+    await Promise.allSettled(ahead);
     closeReplica(replica);
   }
 }

@@ -55,6 +55,13 @@ export const dataNodeConfigSpec = {
     default: 3_600_000,
     description: "pause between two full scrubber passes",
   },
+  directIo: {
+    flag: "direct-io",
+    type: "boolean",
+    default: true,
+    description:
+      "write and read chunk data past the page cache (O_DIRECT) when the disk takes it; --direct-io=false turns it off",
+  },
   help: { flag: "help", type: "boolean", description: "show this help and exit" },
 } as const;
 

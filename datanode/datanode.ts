@@ -76,6 +76,7 @@ export class DataNode {
       id = await loadOrCreateDataNodeId(config.dataDir);
       store = await ChunkStore.open(config.dataDir, {
         capacityBytes: config.capacity,
+        directIo: config.directIo,
         logger,
         // The NameNode learns at once, not at the next heartbeat, and stops placing chunks here.
         onNoSpace: () => link?.heartbeatSoon(),
@@ -181,6 +182,8 @@ export class DataNode {
         activeWrites: () => writes.activeWrites,
         activeTransfers: () => parts.runner.activeTransfers,
         scrubbedBytes: () => parts.scrubber?.bytesVerified,
+        directIo: () => store.directIo,
+        directBytes: () => store.directBytes,
       });
     } catch (error) {
       await server.close();

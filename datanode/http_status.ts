@@ -34,6 +34,10 @@ export interface DataNodeStatusSource {
   activeTransfers(): number;
   /** Bytes the scrubber has re-verified; undefined when it is off. */
   scrubbedBytes(): number | undefined;
+  /** Whether chunk data bypasses the page cache (`O_DIRECT`). */
+  directIo(): boolean;
+  /** Bytes of chunk data written and read with direct I/O. */
+  directBytes(): { written: number; read: number };
 }
 
 /** The DataNode's metrics and HTTP side port. */
@@ -79,6 +83,11 @@ export class DataNodeHttpStatus {
     gauge("bigfs_datanode_capacity_bytes", "Bytes of chunk data this DataNode may hold", () =>
       source.capacityBytes(),
     );
+    gauge(
+      "bigfs_datanode_direct_io",
+      "1 when chunk data is written and read past the page cache (O_DIRECT)",
+      () => (source.directIo() ? 1 : 0),
+    );
     gauge("bigfs_datanode_registered", "1 while registered with the NameNode", () =>
       source.registered() ? 1 : 0,
     );
@@ -108,6 +117,18 @@ export class DataNodeHttpStatus {
     total("bigfs_datanode_scrubbed_bytes_total", "Bytes the scrubber re-verified", () =>
       source.scrubbedBytes(),
     );
+    new Counter({
+      name: "bigfs_datanode_direct_io_bytes_total",
+      help: "Bytes of chunk data written and read past the page cache (O_DIRECT)",
+      labelNames: ["op"],
+      registers,
+      collect() {
+        this.reset();
+        const { written, read } = source.directBytes();
+        this.inc({ op: "write" }, written);
+        this.inc({ op: "read" }, read);
+      },
+    });
     this.#sidePort = await serveHttpSidePort({
       host: source.host,
       port: source.httpPort,

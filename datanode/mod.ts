@@ -11,6 +11,8 @@
  *
  * @module
  */
+
+export { alignDown, DirectBuffers, directWriteFlags } from "./_direct_io.js";
 export { type DataNodeRef, dataNodeNamedIn, describeDataNode } from "./_naming.js";
 export {
   ChunkStore,

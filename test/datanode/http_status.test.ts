@@ -20,7 +20,10 @@ interface Started {
   connection: Connection;
 }
 
-async function withDataNode(body: (started: Started) => Promise<void>): Promise<void> {
+async function withDataNode(
+  body: (started: Started) => Promise<void>,
+  flags: string[] = [],
+): Promise<void> {
   const folder = await mkdtemp(join(tmpdir(), "bigfs-datanode-http-test-"));
   const namenode = await FakeNameNode.start({ secret, heartbeatIntervalMs: 50 });
   const logLines: Record<string, unknown>[] = [];
@@ -32,6 +35,7 @@ async function withDataNode(body: (started: Started) => Promise<void>): Promise<
   const config = parseDataNodeConfig([
     ...["--data-dir", folder, "--port", "0", "--http-port", "0"],
     ...["--namenode", namenode.address, "--scrub-rate", "0"],
+    ...flags,
   ]);
   const node = await DataNode.start(config, { secret, logger });
   const connection = await dial(node.boundAddress, { secret, role: "client" });
@@ -87,6 +91,39 @@ test("/metrics counts chunk bytes written and read, requests, errors and stored 
     assert.is(metrics.value("bigfs_datanode_active_transfers", { kind: "write" }), 0);
     assert.is(metrics.value("bigfs_datanode_scrubbed_bytes_total"), 0);
   });
+});
+
+test("chunk data goes past the page cache where the disk takes it, unless --direct-io=false", async () => {
+  const bytes = chunkBytes(3 * 1024 * 1024 + 1000);
+  const writeAndRead = async (connection: Connection) => {
+    await writeChunk(connection, bytes, { secret, chunkId: 9n, frameBytes: 256 * 1024 });
+    const read = await readChunk(connection, { secret, chunkId: 9n });
+    assert.ok(read.bytes.equals(bytes), "the chunk reads back as written");
+  };
+  await withDataNode(async ({ node, connection, logLines }) => {
+    await writeAndRead(connection);
+    const metrics = await fetchMetrics(node.httpAddress);
+    const opened = logLines.find((line) => line.msg === "chunk store opened");
+    if (metrics.value("bigfs_datanode_direct_io") === 1) {
+      assert.is(opened?.directIo, "on");
+      assert.ok(metrics.value("bigfs_datanode_direct_io_bytes_total", { op: "write" }) >= 3 << 20);
+      assert.ok(metrics.value("bigfs_datanode_direct_io_bytes_total", { op: "read" }) >= 3 << 20);
+    } else {
+      console.log(`  (direct I/O is ${String(opened?.directIo)} on this file system)`);
+      assert.match(String(opened?.directIo), /^not supported here/);
+    }
+  });
+  await withDataNode(
+    async ({ node, connection, logLines }) => {
+      await writeAndRead(connection);
+      const metrics = await fetchMetrics(node.httpAddress);
+      assert.is(metrics.value("bigfs_datanode_direct_io"), 0);
+      assert.is(metrics.value("bigfs_datanode_direct_io_bytes_total", { op: "write" }), 0);
+      assert.is(metrics.value("bigfs_datanode_direct_io_bytes_total", { op: "read" }), 0);
+      assert.is(logLines.find((line) => line.msg === "chunk store opened")?.directIo, "off");
+    },
+    ["--direct-io=false"],
+  );
 });
 
 test("an HTTP port in use stops start-up with an error naming it, and frees the folder", async () => {
