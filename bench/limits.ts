@@ -65,70 +65,52 @@ export interface LimitsOptions {
   onStage?: (text: string) => void;
 }
 
-/** (a) Copies `source` into `replication` files with fdatasync; returns the duration. */
-function diskCopyMs(source: string, folder: string, replication: number): number {
-  const buffer = Buffer.allocUnsafe(blockBytes);
-  const startMs = performance.now();
-  const input = openSync(source, "r");
-  const outputs = Array.from({ length: replication }, (_, index) =>
-    openSync(join(folder, `copy-${index}`), "w"),
-  );
-  try {
-    for (let offset = 0; ; ) {
-      const read = readSync(input, buffer, 0, buffer.length, offset);
-      if (read === 0) break;
-      for (const output of outputs) writeSync(output, buffer, 0, read, offset);
-      offset += read;
-    }
-    for (const output of outputs) fdatasyncSync(output);
-  } finally {
-    closeSync(input);
-    for (const output of outputs) closeSync(output);
-  }
-  return elapsedMs(startMs);
-}
-
 /**
- * (a′) Copies `source` into `replication` files written with `O_DIRECT` (the last partial
- * 4 KiB block through the page cache, as the chunk store does), with fdatasync; returns the
- * duration, or undefined when the file system refuses `O_DIRECT`.
+ * (a) Copies `source` into `replication` files with fdatasync; returns the duration. (a′),
+ * `direct`: the same, written with `O_DIRECT` but for a last partial 4 KiB block, which goes
+ * through the page cache as the chunk store's does; undefined when the file system refuses
+ * `O_DIRECT`.
  */
-function diskCopyDirectMs(source: string, folder: string, replication: number): number | undefined {
-  const buffers = new DirectBuffers(1);
-  const buffer = buffers.take()!;
-  const paths = Array.from({ length: replication }, (_, index) => join(folder, `direct-${index}`));
+function diskCopyMs(
+  source: string,
+  folder: string,
+  replication: number,
+  direct: boolean,
+): number | undefined {
+  const buffer = direct ? new DirectBuffers(1).take()! : Buffer.allocUnsafe(blockBytes);
   const startMs = performance.now();
   const input = openSync(source, "r");
   const outputs: number[] = [];
+  const directOutputs: number[] = [];
   try {
-    try {
-      for (const path of paths) {
-        closeSync(openSync(path, "w"));
-        outputs.push(openSync(path, directWriteFlags));
+    for (let index = 0; index < replication; index++) {
+      const path = join(folder, `${direct ? "direct" : "copy"}-${index}`);
+      outputs.push(openSync(path, "w"));
+      if (direct) {
+        try {
+          directOutputs.push(openSync(path, directWriteFlags));
+        } catch {
+          return undefined;
+        }
       }
-    } catch {
-      return undefined;
     }
     for (let offset = 0; ; ) {
       const read = readSync(input, buffer, 0, buffer.length, offset);
       if (read === 0) break;
-      const aligned = alignDown(read);
-      for (const output of outputs) if (aligned > 0) writeSync(output, buffer, 0, aligned, offset);
-      if (aligned < read) {
-        for (const path of paths) {
-          const tail = openSync(path, "r+");
-          writeSync(tail, buffer, aligned, read - aligned, offset + aligned);
-          fdatasyncSync(tail);
-          closeSync(tail);
+      // A file's reads are whole blocks but for its last, so only the end is unaligned.
+      const aligned = direct ? alignDown(read) : 0;
+      for (let index = 0; index < replication; index++) {
+        if (aligned > 0) writeSync(directOutputs[index]!, buffer, 0, aligned, offset);
+        if (aligned < read) {
+          writeSync(outputs[index]!, buffer, aligned, read - aligned, offset + aligned);
         }
-        break;
       }
       offset += read;
     }
     for (const output of outputs) fdatasyncSync(output);
   } finally {
     closeSync(input);
-    for (const output of outputs) closeSync(output);
+    for (const output of [...outputs, ...directOutputs]) closeSync(output);
   }
   return elapsedMs(startMs);
 }
@@ -218,13 +200,13 @@ export async function measureLimits(
       copySamples.push(
         mibPerSecond(
           options.sizeBytes,
-          diskCopyMs(options.sourcePath, scratch, options.replication),
+          diskCopyMs(options.sourcePath, scratch, options.replication, false)!,
         ),
       );
       options.onStage?.(
         `limits (a′) disk copy into ${options.replication} files, O_DIRECT ${run}/${options.repeat}`,
       );
-      const directMs = diskCopyDirectMs(options.sourcePath, scratch, options.replication);
+      const directMs = diskCopyMs(options.sourcePath, scratch, options.replication, true);
       if (directMs !== undefined) directSamples.push(mibPerSecond(options.sizeBytes, directMs));
       options.onStage?.(`limits (b) file → loopback socket → file ${run}/${options.repeat}`);
       loopbackSamples.push(
