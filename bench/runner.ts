@@ -211,6 +211,7 @@ async function runScenario(
         timeoutMs: settings.recoveryTimeoutMs,
         stallMs: settings.recoveryStallMs,
         diskCopyMiBps: limits.diskCopyMiBps,
+        diskCopyDirectMiBps: limits.diskCopyDirectMiBps,
         progress,
       });
     }

@@ -98,6 +98,15 @@ test("bigfs-bench all --quick --json completes and reports every scenario with p
       assertResult(`${scenario}.${key}`, result, key !== "bytesPerFile");
     }
   }
+  // (a′) is measured where the file system takes O_DIRECT, and then write and recovery are
+  // shown against it as well; where it does not, a note says so.
+  const limits = report.scenarios.limits!;
+  if (limits.results.diskCopyDirect !== undefined) {
+    assertResult("write.throughputDirect", report.scenarios.write?.results.throughputDirect, true);
+    assertResult("recovery.rateDirect", report.scenarios.recovery?.results.rateDirect, true);
+  } else {
+    assert.match(limits.notes?.join("; ") ?? "", /O_DIRECT/);
+  }
   // The NameNode has a replication monitor, so a dead DataNode's chunks must come back.
   assert.is(
     report.scenarios.recovery?.recovered,
