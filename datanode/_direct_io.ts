@@ -142,7 +142,13 @@ export async function probeDirectIo(
   path: string,
   buffers: DirectBuffers,
 ): Promise<{ ok: true } | { ok: false; reason: string }> {
-  const block = buffers.take();
+  let block: Buffer | undefined;
+  try {
+    block = buffers.take();
+  } catch (error) {
+    // The pool is allocated on first use; a process short of address space cannot have it.
+    return { ok: false, reason: `cannot allocate aligned buffers: ${String(error)}` };
+  }
   if (block === undefined) return { ok: false, reason: "no buffer" };
   let handle: FileHandle | undefined;
   try {
