@@ -18,6 +18,7 @@
 import { closeSync, openSync, readSync } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { BigFsError, Xxh64Stream, xxh64, xxh64Hex } from "#protocol";
+import { isNotFound } from "./_chunk_layout.js";
 import { type ChunkMeta, decodeChunkFooter, decodeChunkMeta, footerBytes } from "./_chunk_meta.js";
 import { alignUp, type DirectBuffers, directAlignBytes, directReadFlags } from "./_direct_io.js";
 
@@ -169,7 +170,12 @@ export async function openReplica(
     let direct: OpenReplica["direct"];
     const buffers = options.direct;
     if (stillOpen && buffers && meta.segmentBytes % directAlignBytes === 0) {
-      direct = { buffers, handle: await open(path, directReadFlags) };
+      // Should this file refuse O_DIRECT where the probe's did not, it is read through the cache.
+      const directHandle = await open(path, directReadFlags).catch((error: unknown) => {
+        if (isNotFound(error)) throw error;
+        return undefined;
+      });
+      if (directHandle) direct = { buffers, handle: directHandle };
     }
     return { handle: stillOpen, meta, fileBytes, contents, direct };
   } catch (error) {

@@ -4,7 +4,7 @@
  *
  * - Layout: `_chunk_layout.ts`. File format, byte by byte: `_chunk_meta.ts`.
  * - Writing: {@linkcode ChunkWriter} appends to a temp file in `tmp/`, hashing as bytes
- *   arrive.
+ *   arrive; chunk data goes past the page cache where the disk takes it (`_direct_io.ts`).
  * - Finalising, in this order: append the metadata; fdatasync the file; rename it into place
  *   (the commit point); fsync the chunk folder (grouped with other replicas', see
  *   `_folder_sync.ts`); then remove an older generation's file. File names carry the
