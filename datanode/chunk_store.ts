@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { mkdir, open, rename, rm } from "node:fs/promises";
+import { mkdir, open, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { BigFsError, createLogger, isBigFsError, type Logger } from "#protocol";
 import {
@@ -91,6 +91,18 @@ export interface CreateWriterOptions {
 
 const segmentBytesDefault = 256 * 1024;
 const segmentBytesMax = 64 * 1024 * 1024;
+
+/**
+ * Removes a file that may already be gone: one `unlink`, where `rm` with `force` would `lstat`
+ * it first (a second call through the thread pool for every replica deleted).
+ */
+async function removeFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
+}
 
 function assertSize(value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {
@@ -362,7 +374,7 @@ export class ChunkStore {
     if (stored === undefined) return false;
     this.#replicas.delete(id);
     this.#finalisedBytes -= stored.footprintBytes;
-    await rm(this.#path(stored.info), { force: true });
+    await removeFile(this.#path(stored.info));
     this.#logger.info({ chunkId: id, generation: stored.info.generation }, "chunk deleted");
     return true;
   }
@@ -460,7 +472,7 @@ export class ChunkStore {
     try {
       await this.#folderSyncs.sync(folder);
     } catch (error) {
-      await rm(path, { force: true });
+      await removeFile(path);
       throw error;
     }
     const old = this.#replicas.get(id);
@@ -470,7 +482,7 @@ export class ChunkStore {
     this.#logger.debug({ chunkId: id, generation, sizeBytes: meta.sizeBytes }, "chunk finalised");
     if (old !== undefined) {
       try {
-        await rm(this.#path(old.info), { force: true });
+        await removeFile(this.#path(old.info));
       } catch (error) {
         // The new replica is committed; the old file is removed at the next start-up.
         this.#logger.error({ chunkId: id, err: error }, "cannot remove a replaced replica");
