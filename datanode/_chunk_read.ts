@@ -352,23 +352,42 @@ export async function verifyReplica(
 ): Promise<void> {
   const replica = await openReplica(path, expected, { readWhole: false, direct });
   try {
-    const { meta } = replica;
-    const whole = new Xxh64Stream();
-    for (let index = 0; index < meta.segmentXxh64s.length; index++) {
-      const length = Math.min(meta.segmentBytes, meta.sizeBytes - index * meta.segmentBytes);
-      await hooks.beforeSegment?.(length);
-      whole.update(await readSegment(replica, index));
-      hooks.afterSegment?.(length);
-    }
-    const actual = whole.digest();
-    if (actual !== meta.xxh64) {
-      throw mismatch(
-        `Checksum mismatch for chunk ${meta.id} as a whole: expected ${xxh64Hex(meta.xxh64)}, ` +
-          `got ${xxh64Hex(actual)}`,
-      );
-    }
+    await verifyOpen(replica, hooks);
   } finally {
     await replica.handle?.close();
     await replica.direct?.handle.close();
+  }
+}
+
+/**
+ * A replica whose whole file's bytes the caller has (a container record's payload), with its
+ * metadata checked against `expected`, as {@linkcode openReplica} would return it.
+ */
+export async function replicaFromBytes(
+  contents: Buffer,
+  expected: ReplicaIdentity,
+): Promise<OpenReplica> {
+  const what = `chunk ${expected.id}`;
+  const meta = await readMeta(undefined, contents.byteLength, contents, what);
+  checkIdentity(meta, expected, what);
+  return { handle: undefined, meta, fileBytes: contents.byteLength, contents, direct: undefined };
+}
+
+/** Every segment of an open replica and its whole-chunk checksum, checked. */
+export async function verifyOpen(replica: OpenReplica, hooks: VerifyHooks = {}): Promise<void> {
+  const { meta } = replica;
+  const whole = new Xxh64Stream();
+  for (let index = 0; index < meta.segmentXxh64s.length; index++) {
+    const length = Math.min(meta.segmentBytes, meta.sizeBytes - index * meta.segmentBytes);
+    await hooks.beforeSegment?.(length);
+    whole.update(await readSegment(replica, index));
+    hooks.afterSegment?.(length);
+  }
+  const actual = whole.digest();
+  if (actual !== meta.xxh64) {
+    throw mismatch(
+      `Checksum mismatch for chunk ${meta.id} as a whole: expected ${xxh64Hex(meta.xxh64)}, ` +
+        `got ${xxh64Hex(actual)}`,
+    );
   }
 }

@@ -30,12 +30,15 @@ import {
   tmpFolderName,
 } from "./_chunk_layout.js";
 import { readReplicaMeta } from "./_chunk_read.js";
+import type { ContainerPlace } from "./_containers.js";
 
 /** A finalised replica in the store's index. */
 export interface StoredReplica {
   info: Readonly<{ id: bigint; generation: bigint; size: number; xxh64: bigint }>;
-  /** The replica file's bytes: what it takes on disk. */
+  /** The replica file's bytes: what it takes on disk (its container's, for a contained one). */
   footprintBytes: number;
+  /** Where the replica is when it is in a container (`_containers.ts`), not a file. */
+  place?: ContainerPlace;
 }
 
 // How many chunks are looked at at once: enough to keep a disk's queue busy, bounded.

@@ -1,6 +1,10 @@
 /**
  * {@linkcode ChunkWriter}: one replica being written, to a temp file in `<dataDir>/tmp/`.
  *
+ * A replica written in one piece (the last frame given to finalise, nothing before it: every
+ * small file's) goes to a container of the store's instead (`_containers.ts`) and needs no
+ * file. Otherwise the temp file is created by the first write.
+ *
  * Bytes are hashed as they arrive: each segment's xxh64 through a streaming hasher (so a
  * segment split across writes needs no copy), and the whole chunk's through another. A chunk
  * of more than one frame is written with direct I/O when the store has it (`_direct_io.ts`):
@@ -49,6 +53,17 @@ export interface WriterHost {
   release(writer: ChunkWriter): void;
   /** Moves the finished temp file (of `fileBytes`) into place and indexes the replica. */
   commit(writer: ChunkWriter, meta: ChunkMeta, fileBytes: number): Promise<ReplicaInfo>;
+  /**
+   * Stores a replica written in one piece (`parts`: its whole file's bytes) in a container
+   * (`_containers.ts`) and indexes it; undefined when the store keeps no containers, or
+   * `fileBytes` is more than a container record may hold.
+   */
+  commitToContainer(
+    writer: ChunkWriter,
+    meta: ChunkMeta,
+    parts: readonly Uint8Array[],
+    fileBytes: number,
+  ): Promise<ReplicaInfo> | undefined;
   /** Sees every error a write or finalise fails with, and returns it. */
   refused(error: unknown): unknown;
 }
@@ -79,7 +94,8 @@ export class ChunkWriter {
   readonly tempPath: string;
 
   readonly #host: WriterHost;
-  readonly #handle: FileHandle;
+  /** The temp file, created by the first write: a replica written in one piece may need none. */
+  #handle: FileHandle | undefined;
   readonly #whole = new Xxh64Stream();
   readonly #segmentXxh64s: bigint[] = [];
   #segment: Xxh64Stream | undefined;
@@ -96,14 +112,12 @@ export class ChunkWriter {
     fields: {
       id: bigint;
       generation: bigint;
-      handle: FileHandle;
       tempPath: string;
     },
   ) {
     this.#host = host;
     this.id = fields.id;
     this.generation = fields.generation;
-    this.#handle = fields.handle;
     this.tempPath = fields.tempPath;
   }
 
@@ -161,11 +175,12 @@ export class ChunkWriter {
     if (byteLength === 0) return;
     try {
       this.#host.reserve(this, this.#size + byteLength);
+      const handle = await this.#tempFile();
       if (this.#size === 0) this.#direct = await this.#startDirect();
       if (this.#direct !== undefined) {
         await this.#direct.append(bytePartsList(bytes));
       } else {
-        await writeAllParts(this.#handle, bytePartsList(bytes), this.#size);
+        await writeAllParts(handle, bytePartsList(bytes), this.#size);
       }
     } catch (error) {
       await this.#discard("failed");
@@ -236,22 +251,40 @@ export class ChunkWriter {
       };
       const trailer = encodeChunkTrailer(meta);
       this.#host.reserve(this, this.#size);
+      const fileBytes = this.#size + trailer.byteLength;
+      // Written in one piece: to a container, when the store has them.
+      const contained =
+        this.#handle === undefined
+          ? this.#host.commitToContainer(this, meta, [...tail, trailer], fileBytes)
+          : undefined;
+      if (contained !== undefined) {
+        const info = await contained;
+        this.#state = "finalized";
+        return info;
+      }
+      const handle = await this.#tempFile();
       if (this.#direct !== undefined) {
         await this.#direct.append([...tail, trailer]);
-        await this.#direct.finish(this.#handle);
+        await this.#direct.finish(handle);
         this.#direct = undefined;
       } else {
-        await writeAllParts(this.#handle, [...tail, trailer], dataEnd);
+        await writeAllParts(handle, [...tail, trailer], dataEnd);
       }
-      await this.#handle.datasync();
-      await this.#handle.close();
-      const info = await this.#host.commit(this, meta, this.#size + trailer.byteLength);
+      await handle.datasync();
+      await handle.close();
+      const info = await this.#host.commit(this, meta, fileBytes);
       this.#state = "finalized";
       return info;
     } catch (error) {
       await this.#discard("failed");
       throw this.#host.refused(asNoSpace(error, `Cannot finalize chunk ${this.id}`));
     }
+  }
+
+  /** The temp file, created on first use. */
+  async #tempFile(): Promise<FileHandle> {
+    this.#handle ??= await open(this.tempPath, "wx");
+    return this.#handle;
   }
 
   /** Direct writing from the start of the file, if the store has it and a block is free. */
@@ -278,8 +311,10 @@ export class ChunkWriter {
     try {
       await this.#direct?.close();
       this.#direct = undefined;
-      await this.#handle.close().catch(() => {});
-      await rm(this.tempPath, { force: true });
+      if (this.#handle !== undefined) {
+        await this.#handle.close().catch(() => {});
+        await rm(this.tempPath, { force: true });
+      }
     } finally {
       this.#host.release(this);
     }

@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { mkdir, open, rename, unlink } from "node:fs/promises";
+import { mkdir, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { BigFsError, createLogger, isBigFsError, type Logger } from "#protocol";
 import {
@@ -43,11 +43,14 @@ import {
   type OpenReplica,
   openReplica,
   readPieces,
+  replicaFromBytes,
   type VerifyHooks,
+  verifyOpen,
   verifyReplica,
 } from "./_chunk_read.js";
 import { removeTempLeftovers, type StoredReplica, scanChunks } from "./_chunk_scan.js";
 import { ChunkWriter, type ReplicaInfo, type WriterHost } from "./_chunk_writer.js";
+import { type ContainerPlace, Containers, recordHeaderBytes } from "./_containers.js";
 import { DirectBuffers, probeDirectIo } from "./_direct_io.js";
 import { diskFreeBytes } from "./_disk_space.js";
 import { FolderSyncs } from "./_folder_sync.js";
@@ -71,7 +74,16 @@ export interface ChunkStoreOptions {
   directIo?: boolean;
   /** Aligned 1 MiB blocks for direct I/O; default 32. Fewer lets tests use them all up. */
   directBlocks?: number;
+  /** Containers roll over at this size (`_containers.ts`); default 64 MiB. */
+  containerBytesMax?: number;
 }
+
+/**
+ * A replica written in one piece goes to a container when its file would be at most this:
+ * small files, for which a file of their own was most of what storing them cost. Larger ones
+ * keep a file of their own, which direct I/O writes and a delete frees at once.
+ */
+const containedFileBytesMax = 64 * 1024;
 
 /** A piece of a chunk, as {@linkcode ChunkStore.read} yields it. */
 export interface ReadPiece {
@@ -120,6 +132,7 @@ export class ChunkStore {
   readonly #replicas: Map<bigint, StoredReplica>;
   /** Blocks for direct I/O; undefined when it is off or the file system does not take it. */
   readonly #direct: DirectBuffers | undefined;
+  readonly #containers: Containers;
   /** Ids being written; `null` while the writer's temp file is being created. */
   readonly #writers = new Map<bigint, ChunkWriter | null>();
   /** Space reserved per id being written. */
@@ -132,6 +145,11 @@ export class ChunkStore {
   #reservedBytes = 0;
   #tempSequence = Date.now();
   #closed = false;
+  /** Containers waiting to be compacted, in the order they were found sparse. */
+  readonly #toCompact = new Set<number>();
+  /** The compaction under way, if any, and its container. */
+  #compacting: Promise<void> | undefined;
+  #compactingNow: number | undefined;
 
   private constructor(
     dataDir: string,
@@ -139,16 +157,21 @@ export class ChunkStore {
     logger: Logger,
     replicas: Map<bigint, StoredReplica>,
     direct: DirectBuffers | undefined,
+    containers: Containers,
   ) {
     this.#dataDir = dataDir;
     this.#direct = direct;
+    this.#containers = containers;
     this.#capacityBytes = options.capacityBytes;
     this.#segmentBytes = options.segmentBytes ?? segmentBytesDefault;
     this.#logger = logger;
     this.#onNoSpace = options.onNoSpace;
     this.#replicas = replicas;
+    // Replica files; containers count their own bytes.
     this.#finalisedBytes = 0;
-    for (const replica of replicas.values()) this.#finalisedBytes += replica.footprintBytes;
+    for (const replica of replicas.values()) {
+      if (replica.place === undefined) this.#finalisedBytes += replica.footprintBytes;
+    }
     this.#host = {
       segmentBytes: this.#segmentBytes,
       direct,
@@ -157,6 +180,10 @@ export class ChunkStore {
         if (this.#writers.get(writer.id) === writer) this.#release(writer.id);
       },
       commit: (writer, meta, fileBytes) => this.#commit(writer, meta, fileBytes),
+      commitToContainer: (writer, meta, parts, fileBytes) =>
+        fileBytes <= containedFileBytesMax
+          ? this.#commitToContainer(writer, meta, parts, fileBytes)
+          : undefined,
       refused: (error) => this.#refused(error),
     };
   }
@@ -187,13 +214,29 @@ export class ChunkStore {
       directIo = probe.ok ? "on" : `not supported here (${probe.reason})`;
       if (!probe.ok) direct = undefined;
     }
-    const store = new ChunkStore(dataDir, options, logger, replicas, direct);
+    // The store does not exist yet when the scan finds sparse containers: they wait for it.
+    let onSparse = (_container: number): void => {};
+    const found = await Containers.open(dataDir, {
+      logger,
+      onSparse: (container) => onSparse(container),
+      ...(options.containerBytesMax === undefined
+        ? {}
+        : { containerBytesMax: options.containerBytesMax }),
+    });
+    await mergeContained(dataDir, replicas, found.replicas, logger);
+    await found.containers.settle(
+      [...replicas.values()].flatMap((replica) => (replica.place ? [replica.place] : [])),
+    );
+    const store = new ChunkStore(dataDir, options, logger, replicas, direct, found.containers);
+    onSparse = (container) => store.#compactSoon(container);
+    for (const container of found.containers.sparse()) store.#compactSoon(container);
     logger.info(
       {
         path: dataDir,
         chunks: replicas.size,
         usedBytes: store.usedBytes,
         directIo,
+        containers: found.containers.count,
         tempRemoved,
         durationMs: Date.now() - startedMs,
       },
@@ -210,9 +253,18 @@ export class ChunkStore {
     return this.#capacityBytes;
   }
 
-  /** Bytes of finalised replicas' files plus bytes reserved by open writers. */
+  /**
+   * Bytes of finalised replicas (their files, or their records in containers) plus bytes
+   * reserved by open writers. Dead records in containers are not counted: they are garbage,
+   * freed with their container, and the disk's own free space bounds what is left anyway.
+   */
   get usedBytes(): number {
-    return this.#finalisedBytes + this.#reservedBytes;
+    return this.#finalisedBytes + this.#containers.liveBytes + this.#reservedBytes;
+  }
+
+  /** How many fdatasyncs of containers appends have run (many replicas share one). */
+  get containerSyncs(): number {
+    return this.#containers.syncs;
   }
 
   /** Whether chunk data is written and read with direct I/O (`O_DIRECT`). */
@@ -284,8 +336,7 @@ export class ChunkStore {
     this.#writers.set(id, null);
     try {
       this.#reserve(id, sizeBytesMax);
-      const handle = await open(tempPath, "wx");
-      const writer = new ChunkWriter(this.#host, { id, generation, handle, tempPath });
+      const writer = new ChunkWriter(this.#host, { id, generation, tempPath });
       this.#writers.set(id, writer);
       return writer;
     } catch (error) {
@@ -327,12 +378,14 @@ export class ChunkStore {
         `Cannot read chunk ${id}: range ${offset}+${length} ends beyond its ${size} bytes`,
       );
     }
-    const open = ({ info, footprintBytes }: StoredReplica) =>
-      openReplica(this.#path(info), info, {
-        readWhole: true,
-        fileBytes: footprintBytes,
-        direct: this.#direct,
-      });
+    const open = ({ info, footprintBytes, place }: StoredReplica) =>
+      place
+        ? this.#openContained(info, place)
+        : openReplica(this.#path(info), info, {
+            readWhole: true,
+            fileBytes: footprintBytes,
+            direct: this.#direct,
+          });
     let replica: OpenReplica;
     try {
       replica = await open(stored);
@@ -358,9 +411,12 @@ export class ChunkStore {
   async verify(id: bigint, hooks: VerifyHooks = {}): Promise<void> {
     assertU64(id, "chunk id");
     this.#assertOpen(`verify chunk ${id}`);
-    const info = this.#found(id, "verify");
+    const stored = this.#replicas.get(id);
+    if (stored === undefined) throw this.#notFound(id, "verify");
+    const { info, place } = stored;
     try {
-      await verifyReplica(this.#path(info), info, hooks, this.#direct);
+      if (place) await verifyOpen(await this.#openContained(info, place), hooks);
+      else await verifyReplica(this.#path(info), info, hooks, this.#direct);
     } catch (error) {
       throw isNotFound(error) ? this.#notFound(id, "verify") : error;
     }
@@ -373,8 +429,18 @@ export class ChunkStore {
     const stored = this.#replicas.get(id);
     if (stored === undefined) return false;
     this.#replicas.delete(id);
-    this.#finalisedBytes -= stored.footprintBytes;
-    await removeFile(this.#path(stored.info));
+    if (stored.place) {
+      try {
+        await this.#containers.appendTombstone(id, stored.info.generation, stored.place);
+      } catch (error) {
+        // Gone from the index all the same; without its tombstone the replica may come back
+        // at the next start, and the NameNode then asks for it to be deleted again.
+        this.#logger.warn({ chunkId: id, err: error }, "cannot append a tombstone");
+      }
+    } else {
+      this.#finalisedBytes -= stored.footprintBytes;
+      await removeFile(this.#path(stored.info));
+    }
     this.#logger.info({ chunkId: id, generation: stored.info.generation }, "chunk deleted");
     return true;
   }
@@ -385,6 +451,8 @@ export class ChunkStore {
     this.#closed = true;
     const writers = [...this.#writers.values()].filter((writer) => writer !== null);
     await Promise.allSettled(writers.map((writer) => writer.abort()));
+    await this.#compacting;
+    await this.#containers.close();
     this.#logger.info({ abortedWriters: writers.length }, "chunk store closed");
   }
 
@@ -413,12 +481,6 @@ export class ChunkStore {
 
   #notFound(id: bigint, action: string): BigFsError {
     return new BigFsError("NOT_FOUND", `Cannot ${action} chunk ${id}: no such chunk`);
-  }
-
-  #found(id: bigint, action: string): ReplicaInfo {
-    const info = this.get(id);
-    if (info === undefined) throw this.#notFound(id, action);
-    return info;
   }
 
   #path(info: ReplicaInfo): string {
@@ -475,19 +537,149 @@ export class ChunkStore {
       await removeFile(path);
       throw error;
     }
+    this.#finalisedBytes += fileBytes;
+    await this.#index(info, { info, footprintBytes: fileBytes });
+    return info;
+  }
+
+  /** Appends a replica written in one piece to a container, then indexes it. */
+  async #commitToContainer(
+    writer: ChunkWriter,
+    meta: ChunkMeta,
+    parts: readonly Uint8Array[],
+    fileBytes: number,
+  ): Promise<ReplicaInfo> {
+    const { id, generation } = writer;
+    this.#assertNotStored(id, generation);
+    const info: ReplicaInfo = Object.freeze({
+      id,
+      generation,
+      size: meta.sizeBytes,
+      xxh64: meta.xxh64,
+    });
+    const place = await this.#containers.appendReplica(id, generation, parts);
+    await this.#index(info, { info, footprintBytes: fileBytes + recordHeaderBytes, place });
+    return info;
+  }
+
+  /**
+   * Makes a durable new replica the one the store serves, frees the writer's claim, and
+   * removes the replica it replaces (a file, or a record its container no longer counts).
+   */
+  async #index(info: ReplicaInfo, stored: StoredReplica): Promise<void> {
+    const { id, generation } = info;
     const old = this.#replicas.get(id);
-    this.#replicas.set(id, { info, footprintBytes: fileBytes });
-    this.#finalisedBytes += fileBytes - (old?.footprintBytes ?? 0);
+    this.#replicas.set(id, stored);
     this.#release(id);
-    this.#logger.debug({ chunkId: id, generation, sizeBytes: meta.sizeBytes }, "chunk finalised");
-    if (old !== undefined) {
-      try {
+    this.#logger.debug({ chunkId: id, generation, sizeBytes: info.size }, "chunk finalised");
+    if (old === undefined) return;
+    try {
+      if (old.place) {
+        await this.#containers.release(old.place);
+      } else {
+        this.#finalisedBytes -= old.footprintBytes;
         await removeFile(this.#path(old.info));
+      }
+    } catch (error) {
+      // The new replica is committed; what is left of the old one goes at the next start-up.
+      this.#logger.error({ chunkId: id, err: error }, "cannot remove a replaced replica");
+    }
+  }
+
+  /** Queues a container more than half dead to have its live replicas moved out. */
+  #compactSoon(container: number): void {
+    if (this.#closed || container === this.#compactingNow) return;
+    this.#toCompact.add(container);
+    this.#compacting ??= this.#compactAll().finally(() => {
+      this.#compacting = undefined;
+    });
+  }
+
+  async #compactAll(): Promise<void> {
+    for (const container of this.#toCompact) {
+      this.#toCompact.delete(container);
+      if (this.#closed) return;
+      this.#compactingNow = container;
+      try {
+        await this.#compact(container);
       } catch (error) {
-        // The new replica is committed; the old file is removed at the next start-up.
-        this.#logger.error({ chunkId: id, err: error }, "cannot remove a replaced replica");
+        this.#logger.error({ container, err: error }, "cannot compact a container");
+      } finally {
+        this.#compactingNow = undefined;
       }
     }
-    return info;
+  }
+
+  /**
+   * Copies the live replicas of a sparse container to the active one, a batch at a time (their
+   * appends share fdatasyncs), then lets the old one go with its last live replica. A replica
+   * replaced or deleted while it was copied keeps its new state; the copy is dead at once.
+   */
+  async #compact(container: number): Promise<void> {
+    const live = [...this.#replicas.values()].filter(
+      (stored) => stored.place?.container === container,
+    );
+    const startedMs = Date.now();
+    let moved = 0;
+    const batchSize = 256;
+    for (let start = 0; start < live.length && !this.#closed; start += batchSize) {
+      const batch = live.slice(start, start + batchSize);
+      await Promise.all(
+        batch.map(async (stored) => {
+          const { info, place } = stored;
+          if (this.#replicas.get(info.id) !== stored || place === undefined) return;
+          const bytes = await this.#containers.read(place).catch(() => undefined);
+          if (bytes === undefined) return; // gone meanwhile
+          const copy = await this.#containers.appendReplica(info.id, info.generation, [bytes]);
+          if (this.#replicas.get(info.id) === stored) {
+            this.#replicas.set(info.id, { ...stored, place: copy });
+            await this.#containers.release(place);
+            moved++;
+          } else {
+            await this.#containers.release(copy);
+          }
+        }),
+      );
+    }
+    this.#logger.info(
+      { container, moved, durationMs: Date.now() - startedMs },
+      "container compacted",
+    );
+  }
+
+  /** A contained replica's whole file, read from its container, metadata checked. */
+  async #openContained(info: ReplicaInfo, place: ContainerPlace): Promise<OpenReplica> {
+    return replicaFromBytes(await this.#containers.read(place), info);
+  }
+}
+
+/**
+ * Merges the replicas found in containers into those found as files: the newest generation of
+ * each chunk wins (a file on a tie), and a file an older generation left is removed, as the
+ * scan of files does among files.
+ */
+async function mergeContained(
+  dataDir: string,
+  replicas: Map<bigint, StoredReplica>,
+  contained: Map<bigint, { meta: ChunkMeta; place: ContainerPlace }>,
+  logger: Logger,
+): Promise<void> {
+  for (const [id, { meta, place }] of contained) {
+    const file = replicas.get(id);
+    if (file !== undefined && file.info.generation >= meta.generation) continue;
+    if (file !== undefined) {
+      logger.info(
+        { chunkId: id, generation: file.info.generation },
+        "removing a chunk file a newer contained generation replaced",
+      );
+      await removeFile(chunkFilePath(dataDir, id, file.info.generation));
+    }
+    const info = Object.freeze({
+      id,
+      generation: meta.generation,
+      size: meta.sizeBytes,
+      xxh64: meta.xxh64,
+    });
+    replicas.set(id, { info, footprintBytes: place.bytes + recordHeaderBytes, place });
   }
 }

@@ -8,6 +8,7 @@ import * as assert from "uvu/assert";
 import { isBigFsError } from "#client";
 import { createLogger } from "#protocol";
 import { Cluster } from "../helpers/cluster.js";
+import { flipReplicaByte } from "../helpers/stored_replicas.js";
 import { waitFor } from "../helpers/wait.js";
 
 const chunkBytes = 64 * 1024;
@@ -53,9 +54,9 @@ test("a corrupt replica is never delivered: the read moves on and the NameNode i
       { what: "DataNodes idle" },
     );
     const first = cluster.namenode.readReplicas(chunk.id)[0]!.id;
-    const [file] = await cluster.chunkDataFiles(cluster.indexOf(first), chunk.id);
-    assert.ok(file, "the chunk's data file is on disk");
-    await Cluster.flipByte(file, 1000);
+    const [replica] = await cluster.replicasOf(cluster.indexOf(first), chunk.id);
+    assert.ok(replica, "the chunk's replica is on disk");
+    await flipReplicaByte(replica, 1000);
 
     const target = join(local, "copy");
     await client.get("/corrupt", target);
@@ -83,8 +84,8 @@ test("a chunk with every replica corrupt fails the download, naming path and chu
     const status = await fullyReplicated(cluster, "/ruined", 2);
     const chunk = status.chunks[0]!;
     for (const datanodeId of chunk.replicas) {
-      for (const file of await cluster.chunkDataFiles(cluster.indexOf(datanodeId), chunk.id)) {
-        await Cluster.flipByte(file, 7);
+      for (const replica of await cluster.replicasOf(cluster.indexOf(datanodeId), chunk.id)) {
+        await flipReplicaByte(replica, 7);
       }
     }
     const target = join(local, "copy");

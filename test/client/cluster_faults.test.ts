@@ -8,7 +8,7 @@
  * start their own. Every wait is on a condition with a deadline.
  */
 import { randomBytes } from "node:crypto";
-import { mkdtemp, open, readFile, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PassThrough, Readable } from "node:stream";
@@ -17,6 +17,7 @@ import * as assert from "uvu/assert";
 import { type BigFsClient, isBigFsError } from "#client";
 import { sha256 } from "../helpers/bytes.js";
 import { ProcessCluster } from "../helpers/process_cluster.js";
+import { flipReplicaByte } from "../helpers/stored_replicas.js";
 import { waitFor } from "../helpers/wait.js";
 
 const chunkBytes = 64 * 1024;
@@ -93,22 +94,6 @@ function piecesOf(content: Buffer, pieceBytes = chunkBytes): Readable {
     pieces.push(content.subarray(offset, offset + pieceBytes));
   }
   return Readable.from(pieces);
-}
-
-/** Flips every bit of the byte in the middle of a file, in place, durably. */
-async function flipMiddleByte(path: string): Promise<void> {
-  const handle = await open(path, "r+");
-  try {
-    const { size } = await handle.stat();
-    const offset = Math.floor(size / 2);
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, offset);
-    byte[0] = byte[0]! ^ 0xff;
-    await handle.write(byte, 0, 1, offset);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
 }
 
 const json = (value: unknown) =>
@@ -383,8 +368,8 @@ test("fault 5: a flipped byte in stored chunks never reaches the user: another r
       if (datanodeId === good) continue;
       const files = await cluster.chunkFiles(cluster.indexOf(datanodeId));
       const file = files.find((item) => item.chunkId === chunk.id);
-      assert.ok(file, `chunk ${chunk.id} has a data file on ${datanodeId}`);
-      await flipMiddleByte(file.path);
+      assert.ok(file, `chunk ${chunk.id} has a replica on ${datanodeId}`);
+      await flipReplicaByte(file, Math.floor(file.sizeBytes / 2));
       flipped++;
     }
   }

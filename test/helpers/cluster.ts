@@ -4,7 +4,7 @@
  * the folders, so a test is `const cluster = await Cluster.start(); try { ... } finally {
  * await cluster.stop(); }`.
  */
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { BigFsClient, type BigFsClientOptions } from "#client";
@@ -12,6 +12,7 @@ import { DataNode, parseDataNodeConfig } from "#datanode";
 import { NameNode, parseNamenodeConfig } from "#namenode";
 import { createLogger } from "#protocol";
 import { flipByte } from "./bytes.js";
+import { type ReplicaOnDisk, replicasOnDisk } from "./stored_replicas.js";
 import { waitFor } from "./wait.js";
 
 /** The secret every test cluster and client shares. */
@@ -123,21 +124,10 @@ export class Cluster {
     return index;
   }
 
-  /** Paths of the finalised `.data` files of chunk `chunkId` on DataNode `index`. */
-  async chunkDataFiles(index: number, chunkId: bigint): Promise<string[]> {
-    const found: string[] = [];
-    const walk = async (folder: string): Promise<void> => {
-      const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
-      for (const entry of entries) {
-        const path = join(folder, entry.name);
-        if (entry.isDirectory()) await walk(path);
-        else if (entry.name.startsWith(`chunk_${chunkId}_`) && entry.name.endsWith(".data")) {
-          found.push(path);
-        }
-      }
-    };
-    await walk(join(this.datanodeDirs[index]!, "chunks"));
-    return found;
+  /** The replicas of chunk `chunkId` on DataNode `index`: files, or records in containers. */
+  async replicasOf(index: number, chunkId: bigint): Promise<ReplicaOnDisk[]> {
+    const all = await replicasOnDisk(this.datanodeDirs[index]!);
+    return all.filter((replica) => replica.chunkId === chunkId);
   }
 
   /** Flips every bit of one byte of a file, in place. */

@@ -1,8 +1,8 @@
-import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BigFsClient, type DatanodeReport, type FsckReport } from "#client";
 import { makeWorkspace, type NamenodeProcess, startNamenode } from "./daemon.js";
 import { type DataNodeProcess, spawnDataNode } from "./datanode_process.js";
+import { type ReplicaOnDisk, replicasOnDisk } from "./stored_replicas.js";
 import { waitFor } from "./wait.js";
 
 export { flipByte, sha256 } from "./bytes.js";
@@ -194,21 +194,10 @@ export class HealingCluster {
     }
   }
 
-  /** Paths of the finalised `.data` files of a chunk (any generation) in a slot's folder. */
-  async chunkDataFiles(index: number, chunkId: bigint): Promise<string[]> {
-    const found: string[] = [];
-    const walk = async (folder: string, depth: number): Promise<void> => {
-      const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
-      for (const entry of entries) {
-        const path = join(folder, entry.name);
-        if (entry.isDirectory() && depth < 2) await walk(path, depth + 1);
-        else if (entry.name.startsWith(`chunk_${chunkId}_`) && entry.name.endsWith(".data")) {
-          found.push(path);
-        }
-      }
-    };
-    await walk(join(this.#slot(index).dataDir, "chunks"), 0);
-    return found;
+  /** The replicas of a chunk (any generation) in a slot's folder: files, or contained. */
+  async replicasOf(index: number, chunkId: bigint): Promise<ReplicaOnDisk[]> {
+    const all = await replicasOnDisk(this.#slot(index).dataDir);
+    return all.filter((replica) => replica.chunkId === chunkId);
   }
 
   /** NameNode log lines with this message (and, when given, this chunk id). */

@@ -1,18 +1,9 @@
-/**
- * A cluster of real processes for fault tests: one `bigfs-namenode` and N `bigfs-datanode`
- * processes from `dist/` on 127.0.0.1, in one temp folder, with small chunks and fast
- * heartbeats, and a {@linkcode BigFsClient} connected to it. DataNodes can be killed (SIGKILL),
- * stopped (SIGTERM) and started again on the same data folder and port; the NameNode restarts
- * on the same port so DataNodes find it again by themselves. `stop()` stops every process and
- * removes the folder; processes left by a failed test die with the test process anyway
- * (`daemon.ts` kills them on exit).
- */
-import { open, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { BigFsClient, type BigFsClientOptions } from "#client";
 import { loadSecret } from "#protocol";
 import { type Daemon, makeWorkspace, startDaemon } from "./daemon.js";
 import { freePort, isFree } from "./ports.js";
+import { type ReplicaOnDisk, replicasOnDisk } from "./stored_replicas.js";
 import { waitFor } from "./wait.js";
 
 /** Options for {@linkcode ProcessCluster.start}. */
@@ -38,17 +29,9 @@ export interface ProcessClusterOptions {
 }
 
 /** A chunk data file on a DataNode's disk. */
-export interface ChunkFile {
-  path: string;
-  chunkId: bigint;
-  generation: bigint;
-  /** The chunk's bytes: the file less the checksums after them. */
-  sizeBytes: number;
-  /** The whole file, checksums included: what the DataNode counts as used. */
-  fileBytes: number;
-}
+/** A replica on a DataNode's disk: a file of its own, or a record in a container. */
+export type ChunkFile = ReplicaOnDisk;
 
-const chunkFileName = /^chunk_(\d+)_(\d+)\.data$/;
 const startAttemptsMax = 5;
 
 /** A running cluster of processes. */
@@ -253,26 +236,9 @@ export class ProcessCluster {
     this.#namenode = started;
   }
 
-  /** Every finalised chunk file (`chunk_<id>_<gen>.data`) under the DataNode's `chunks/`. */
+  /** Every finalised replica in the DataNode's folder: files under `chunks/`, and containers'. */
   async chunkFiles(index: number): Promise<ChunkFile[]> {
-    const found: ChunkFile[] = [];
-    const walk = async (folder: string): Promise<void> => {
-      const entries = await readdir(folder, { withFileTypes: true }).catch(() => []);
-      for (const entry of entries) {
-        const path = join(folder, entry.name);
-        if (entry.isDirectory()) {
-          await walk(path);
-          continue;
-        }
-        const match = chunkFileName.exec(entry.name);
-        if (!match) continue;
-        const sizes = await chunkSizes(path);
-        if (sizes === undefined) continue; // deleted while we looked
-        found.push({ path, chunkId: BigInt(match[1]!), generation: BigInt(match[2]!), ...sizes });
-      }
-    };
-    await walk(join(this.dataDirOf(index), "chunks"));
-    return found;
+    return replicasOnDisk(this.dataDirOf(index));
   }
 
   /** Bytes of chunk data (without their checksums) on the DataNode at `index`. */
@@ -282,12 +248,12 @@ export class ProcessCluster {
   }
 
   /**
-   * Bytes of finalised chunk files (data and checksums) on the DataNode at `index`: what it
-   * counts as used and reports.
+   * Bytes of finalised replicas (data and checksums, and a contained one's record header) on
+   * the DataNode at `index`: what it counts as used and reports.
    */
   async footprintBytesOn(index: number): Promise<number> {
     const files = await this.chunkFiles(index);
-    return files.reduce((sum, file) => sum + file.fileBytes, 0);
+    return files.reduce((sum, file) => sum + file.footprintBytes, 0);
   }
 
   /** Closes the clients, stops every process (SIGTERM, then SIGKILL), removes the folder. */
@@ -363,23 +329,4 @@ function closed(daemon: Daemon): Promise<void> {
   const { child } = daemon;
   const open = [child.stdout, child.stderr].some((stream) => stream && !stream.destroyed);
   return open ? new Promise((resolve) => child.once("close", () => resolve())) : Promise.resolve();
-}
-
-/**
- * A chunk file's length and the chunk's size in it, which its footer gives (the last 16 bytes:
- * a magic, then the size as a big-endian u64); undefined once the file is gone.
- */
-async function chunkSizes(
-  path: string,
-): Promise<{ sizeBytes: number; fileBytes: number } | undefined> {
-  const handle = await open(path, "r").catch(() => undefined);
-  if (handle === undefined) return undefined;
-  try {
-    const { size: fileBytes } = await handle.stat();
-    const footer = Buffer.alloc(16);
-    await handle.read(footer, 0, 16, Math.max(0, fileBytes - 16));
-    return { sizeBytes: Number(footer.readBigUInt64BE(8)), fileBytes };
-  } finally {
-    await handle.close();
-  }
 }

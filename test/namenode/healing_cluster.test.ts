@@ -6,17 +6,16 @@
  * with the cluster healthy again, so the next starts from a known state.
  */
 import { randomBytes } from "node:crypto";
-import { readFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   bigintAsString,
-  flipByte,
   HealingCluster,
   healingDefaults,
   sha256,
 } from "../helpers/healing_cluster.js";
+import { flipReplicaByte, replicaBytes } from "../helpers/stored_replicas.js";
 import { waitFor } from "../helpers/wait.js";
 
 const chunkBytes = healingDefaults.chunkSizeBytes;
@@ -162,7 +161,7 @@ test("a DataNode that missed a rewrite returns: its old replicas are never serve
   const slot = cluster.slots[index]!;
   const oldChunks = old.filter((chunk) => chunk.replicas.includes(slot.id));
   const oldFiles = (
-    await Promise.all(oldChunks.map((chunk) => cluster.chunkDataFiles(index, chunk.id)))
+    await Promise.all(oldChunks.map((chunk) => cluster.replicasOf(index, chunk.id)))
   ).flat();
   assert.ok(oldFiles.length > 0, "the DataNode holds old chunk files on disk");
 
@@ -181,9 +180,7 @@ test("a DataNode that missed a rewrite returns: its old replicas are never serve
   );
   await waitFor(
     async () => {
-      const left = await Promise.all(
-        oldChunks.map((chunk) => cluster.chunkDataFiles(index, chunk.id)),
-      );
+      const left = await Promise.all(oldChunks.map((chunk) => cluster.replicasOf(index, chunk.id)));
       return left.every((found) => found.length === 0);
     },
     10_000,
@@ -259,15 +256,15 @@ test("a replica corrupted on disk is found by the scrubber, replaced, then remov
   const chunkIndex = 3;
   const chunk = (await replicasOf(path))[chunkIndex]!;
   const index = cluster.indexOf(chunk.replicas[0]!);
-  const [dataFile] = await cluster.chunkDataFiles(index, chunk.id);
-  assert.ok(dataFile, "the replica's data file");
+  const [replica] = await cluster.replicasOf(index, chunk.id);
+  assert.ok(replica, "the replica on disk");
   const good = files.get(path)!.subarray(chunkIndex * chunkBytes, (chunkIndex + 1) * chunkBytes);
 
   // The scrubber makes a pass when a DataNode starts: restart it on the corrupted file. (Should
   // the restart take longer than --dead-after, its chunks are copied first for its death.)
   const stoppedAt = cluster.namenode.lines.length;
   await cluster.stopDatanode(index);
-  await flipByte(dataFile!, 1000);
+  await flipReplicaByte(replica!, 1000);
   await cluster.startDatanode(index, ["--scrub-rate", "64MiB"]);
   await waitFor(
     () => cluster.namenodeLines("corrupt replica reported", chunk.id).length > 0,
@@ -296,8 +293,8 @@ test("a replica corrupted on disk is found by the scrubber, replaced, then remov
   // The corrupt file is gone from that DataNode (or a good copy took its place).
   await waitFor(
     async () => {
-      const found = await cluster.chunkDataFiles(index, chunk.id);
-      const contents = await Promise.all(found.map((file) => readFile(file)));
+      const found = await cluster.replicasOf(index, chunk.id);
+      const contents = await Promise.all(found.map((replica) => replicaBytes(replica)));
       return contents.every((bytes) => sha256(bytes) === sha256(good));
     },
     10_000,

@@ -13,17 +13,17 @@
  */
 import { execFile, execFileSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync, rmSync } from "node:fs";
+import { rmSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { chunkFilePath } from "../../datanode/_chunk_layout.js";
 import { sha256 } from "../helpers/bytes.js";
 import { type AgentStat, ClientAgent } from "../helpers/client_agent.js";
 import { type Daemon, distDir, makeWorkspace, startDaemon } from "../helpers/daemon.js";
 import { ipCommand, VirtualHosts } from "../helpers/netns.js";
+import { replicasOnDisk } from "../helpers/stored_replicas.js";
 import { waitFor } from "../helpers/wait.js";
 
 const execFileAsync = promisify(execFile);
@@ -117,7 +117,7 @@ async function statAll(): Promise<AgentStat[]> {
 /** Waits until every chunk is healthy and `also` holds for the files' stats; returns them. */
 async function waitHealthy(
   what: string,
-  also: (stats: AgentStat[]) => boolean = () => true,
+  also: (stats: AgentStat[]) => boolean | Promise<boolean> = () => true,
 ): Promise<AgentStat[]> {
   let last = "nothing yet";
   try {
@@ -126,7 +126,8 @@ async function waitHealthy(
         const fsck = await client().fsck("/");
         const stats = await statAll();
         last = JSON.stringify({ fsck, stats });
-        return fsck.chunks > 0 && fsck.healthy === fsck.chunks && also(stats) ? stats : undefined;
+        const healthy = fsck.chunks > 0 && fsck.healthy === fsck.chunks;
+        return healthy && (await also(stats)) ? stats : undefined;
       },
       healWithinMs,
       { what, intervalMs: 100 },
@@ -151,13 +152,18 @@ function chunksOn(stats: AgentStat[], host: string): AgentStat["chunks"] {
   return stats.flatMap((stat) => stat.chunks).filter((c) => c.replicas.includes(idOf(host)));
 }
 
-/** The hosts that have a finalised data file of `chunk` on disk, in order. */
-function hostsStoring(chunk: AgentStat["chunks"][number]): string[] {
-  return datanodeHosts.filter((host) =>
-    existsSync(
-      chunkFilePath(join(workspace!.dir, host), BigInt(chunk.id), BigInt(chunk.generation)),
-    ),
-  );
+/** The hosts that have a finalised replica of `chunk` on disk (a file, or contained), in order. */
+async function hostsStoring(chunk: AgentStat["chunks"][number]): Promise<string[]> {
+  const found: string[] = [];
+  for (const host of datanodeHosts) {
+    const replicas = await replicasOnDisk(join(workspace!.dir, host));
+    const stored = replicas.some(
+      (replica) =>
+        replica.chunkId === BigInt(chunk.id) && replica.generation === BigInt(chunk.generation),
+    );
+    if (stored) found.push(host);
+  }
+  return found;
 }
 
 /** Builds the hosts and starts the cluster on them. */
@@ -261,7 +267,7 @@ test("files put and got with the CLI from another host come back byte-exact, thr
   const stats = await waitHealthy("every chunk healthy after the uploads");
   for (const chunk of stats.flatMap((stat) => stat.chunks)) {
     assert.is(chunk.replicas.length, 3, `chunk ${chunk.id}`);
-    assert.equal(hostsStoring(chunk), chunk.replicas.map(hostOf).sort(), `chunk ${chunk.id}`);
+    assert.equal(await hostsStoring(chunk), chunk.replicas.map(hostOf).sort(), `chunk ${chunk.id}`);
   }
 });
 
@@ -285,15 +291,16 @@ test("the link comes back: the DataNode returns and the extra replicas are remov
   ).length;
   await virtualHosts().setLink("dn3", "up");
   await waitState("dn3", "live", healWithinMs);
-  await waitHealthy("each chunk's replicas, and only they, on disk", (stats) =>
-    stats.every((stat) =>
-      stat.chunks.every(
-        (chunk) =>
-          chunk.replicas.length === stat.entry.replication &&
-          hostsStoring(chunk).join() === chunk.replicas.map(hostOf).sort().join(),
-      ),
-    ),
-  );
+  await waitHealthy("each chunk's replicas, and only they, on disk", async (stats) => {
+    for (const stat of stats) {
+      for (const chunk of stat.chunks) {
+        if (chunk.replicas.length !== stat.entry.replication) return false;
+        const storing = await hostsStoring(chunk);
+        if (storing.join() !== chunk.replicas.map(hostOf).sort().join()) return false;
+      }
+    }
+    return true;
+  });
   const excessAfter = namenode!.lines.filter(
     (line) => line.msg === "deleting an excess replica",
   ).length;

@@ -1,0 +1,554 @@
+/**
+ * Containers: small replicas appended to shared files, one fdatasync for many.
+ *
+ * A replica written in one frame (every small file's) is not given a file of its own: it is
+ * appended, as a record, to the store's active container, and a batch of records is written
+ * with one `writev` and made durable with one fdatasync (group commit, as the NameNode's edit
+ * log does). A file per replica cost a create, a write, an fdatasync, a close, a rename and a
+ * share of a folder fsync, and on this machine's ext4 the inode allocation alone could take
+ * hundreds of microseconds of CPU; storing a 4 KiB replica was most of a small put's cost. The
+ * idea is Haystack's and Ozone's containers.
+ *
+ * ```text
+ * containers/container_<n>.log: [ record ][ record ] ...
+ * record: [ header: 40 bytes ][ payload ]
+ * header: magic `BFSR` (4) | kind u8: 1 replica, 2 tombstone | 3 zero bytes
+ *         | chunk id u64 | generation u64 | payload length u32 | 4 zero bytes
+ *         | xxh64 of the 32 bytes before it (8)
+ * replica payload: exactly what a replica's own file holds (`_chunk_meta.ts`): data, metadata
+ *                  and footer, every checksum included
+ * tombstone payload: none
+ * ```
+ *
+ * - Durability: a record is acknowledged only once the fdatasync that followed its write has
+ *   ended. Each start of the store begins a new container (its name made durable with a
+ *   folder fsync before the first record is acknowledged), and so does a failed write, so a
+ *   torn record can only be a container's last; the start-up scan stops reading a container
+ *   at the first record that does not check out, and logs what it left.
+ * - Deletes append a tombstone, as deletes of replica files are: without waiting to be
+ *   durable (a delete that a crash undoes brings back a replica the NameNode no longer wants,
+ *   and it asks again). A container none of whose replicas is live any more is removed;
+ *   the tombstones in it go with it, so a replica they deleted in an older container comes
+ *   back at the next start in the same way, and is deleted again.
+ * - A newer generation of a chunk, in a container or in a file of its own, replaces an older
+ *   one: the scan keeps the newest generation it finds, and later copies of a record win.
+ * - Space: a container's bytes count until the container is removed; dead records are not
+ *   compacted away yet (see the README).
+ *
+ * @module
+ */
+import { closeSync, openSync, readSync } from "node:fs";
+import { type FileHandle, mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
+import { join } from "node:path";
+import { BigFsError, type Logger, syncFolder, writeAllParts, xxh64 } from "#protocol";
+import { isNotFound } from "./_chunk_layout.js";
+import { type ChunkMeta, decodeChunkFooter, decodeChunkMeta, footerBytes } from "./_chunk_meta.js";
+
+/** The folder of containers in a data folder. */
+export const containersFolderName = "containers";
+
+const containerNamePattern = /^container_(\d{1,15})\.log$/;
+const recordMagic = 0x42465352; // "BFSR"
+/** Bytes of a record's header. */
+export const recordHeaderBytes = 40;
+const kindReplica = 1;
+const kindTombstone = 2;
+
+/** Containers are rolled over once they reach this size; default 64 MiB. */
+const containerBytesMaxDefault = 64 * 1024 * 1024;
+
+/** Payloads up to this size are read with a blocking call, as small replica files are. */
+const blockingReadBytesMax = 64 * 1024;
+
+/** Where a replica's payload is. */
+export interface ContainerPlace {
+  container: number;
+  /** Offset of the payload (after the header) in the container. */
+  offset: number;
+  /** Payload bytes. */
+  bytes: number;
+}
+
+/** A live replica found by the start-up scan. */
+export interface ContainerReplica {
+  meta: ChunkMeta;
+  place: ContainerPlace;
+}
+
+interface ContainerState {
+  path: string;
+  /** Bytes of the file, torn tail included. */
+  bytes: number;
+  /** Live replicas in it. */
+  live: number;
+  /** Bytes of its live replicas' records. */
+  liveBytes: number;
+  /** For blocking reads; opened on the first. */
+  fd: number | undefined;
+  removing: boolean;
+}
+
+interface Pending {
+  parts: Uint8Array[];
+  bytes: number;
+  /** A replica record, live once written; a tombstone is not. */
+  live: boolean;
+  resolve: (place: { container: number; offset: number }) => void;
+  reject: (error: unknown) => void;
+}
+
+/** More than half of the container's bytes are dead records (or a torn tail). */
+function isSparse(state: ContainerState): boolean {
+  return state.liveBytes * 2 < state.bytes;
+}
+
+function containerName(sequence: number): string {
+  return `container_${String(sequence).padStart(8, "0")}.log`;
+}
+
+function encodeHeader(kind: number, id: bigint, generation: bigint, payloadBytes: number): Buffer {
+  const header = Buffer.alloc(recordHeaderBytes);
+  header.writeUInt32BE(recordMagic, 0);
+  header.writeUInt8(kind, 4);
+  header.writeBigUInt64BE(id, 8);
+  header.writeBigUInt64BE(generation, 16);
+  header.writeUInt32BE(payloadBytes, 24);
+  header.writeBigUInt64BE(xxh64(header.subarray(0, 32)), 32);
+  return header;
+}
+
+interface Header {
+  kind: number;
+  id: bigint;
+  generation: bigint;
+  payloadBytes: number;
+}
+
+function decodeHeader(bytes: Buffer, offset: number): Header | undefined {
+  const header = bytes.subarray(offset, offset + recordHeaderBytes);
+  if (header.byteLength < recordHeaderBytes) return undefined;
+  if (header.readUInt32BE(0) !== recordMagic) return undefined;
+  if (header.readBigUInt64BE(32) !== xxh64(header.subarray(0, 32))) return undefined;
+  const kind = header.readUInt8(4);
+  if (kind !== kindReplica && kind !== kindTombstone) return undefined;
+  return {
+    kind,
+    id: header.readBigUInt64BE(8),
+    generation: header.readBigUInt64BE(16),
+    payloadBytes: header.readUInt32BE(24),
+  };
+}
+
+/** The metadata at the end of a replica payload, checked; throws `CHECKSUM_MISMATCH`. */
+export function payloadMeta(payload: Uint8Array, what: string): ChunkMeta {
+  const metaStart = decodeChunkFooter(payload.subarray(-footerBytes), payload.byteLength, what);
+  const meta = decodeChunkMeta(payload.subarray(metaStart, payload.byteLength - footerBytes), what);
+  if (meta.sizeBytes !== metaStart) {
+    throw new BigFsError(
+      "CHECKSUM_MISMATCH",
+      `Cannot read metadata of ${what}: it says ${meta.sizeBytes} bytes, the footer ${metaStart}`,
+    );
+  }
+  return meta;
+}
+
+/** Options for {@linkcode Containers.open}. */
+export interface ContainersOptions {
+  logger: Logger;
+  /** Roll over to a new container at this size; default 64 MiB. */
+  containerBytesMax?: number;
+  /**
+   * Called when a container other than the active one is more than half dead: its live
+   * replicas are worth moving, so that it can go (see `ChunkStore`).
+   */
+  onSparse?: (container: number) => void;
+}
+
+/** The store's containers: appends with group commit, reads, and removal of dead ones. */
+export class Containers {
+  readonly #folder: string;
+  readonly #logger: Logger;
+  readonly #containerBytesMax: number;
+  readonly #onSparse: ((container: number) => void) | undefined;
+  readonly #states = new Map<number, ContainerState>();
+  #active: { sequence: number; handle: FileHandle; bytes: number } | undefined;
+  #nextSequence: number;
+  #queue: Pending[] = [];
+  #draining = false;
+  #syncs = 0;
+  #closed = false;
+
+  private constructor(folder: string, options: ContainersOptions, nextSequence: number) {
+    this.#folder = folder;
+    this.#logger = options.logger;
+    this.#containerBytesMax = options.containerBytesMax ?? containerBytesMaxDefault;
+    this.#onSparse = options.onSparse;
+    this.#nextSequence = nextSequence;
+  }
+
+  /**
+   * Scans the containers in `dataDir` and returns them with the live replicas found: the
+   * newest generation of each chunk, less those a later tombstone deleted. The caller merges
+   * them with the replica files, then calls {@linkcode Containers.settle}.
+   */
+  static async open(
+    dataDir: string,
+    options: ContainersOptions,
+  ): Promise<{ containers: Containers; replicas: Map<bigint, ContainerReplica> }> {
+    const folder = join(dataDir, containersFolderName);
+    await mkdir(folder, { recursive: true });
+    const sequences: number[] = [];
+    for (const name of await readdir(folder)) {
+      const match = containerNamePattern.exec(name);
+      if (match) sequences.push(Number(match[1]));
+      else
+        options.logger.warn(
+          { path: join(folder, name) },
+          "unknown file among containers left alone",
+        );
+    }
+    sequences.sort((a, b) => a - b);
+    const containers = new Containers(folder, options, (sequences.at(-1) ?? 0) + 1);
+    const replicas = new Map<bigint, ContainerReplica>();
+    for (const sequence of sequences) await containers.#scan(sequence, replicas);
+    return { containers, replicas };
+  }
+
+  /** How many fdatasyncs appends have made: fewer than the records when they were shared. */
+  get syncs(): number {
+    return this.#syncs;
+  }
+
+  /** Bytes of every container on disk, dead records and torn tails included. */
+  get totalBytes(): number {
+    let total = 0;
+    for (const state of this.#states.values()) total += state.bytes;
+    return total;
+  }
+
+  /**
+   * Bytes of live replicas' records: what the store counts as used. The rest of
+   * {@linkcode Containers.totalBytes} is dead records, freed when their container goes.
+   */
+  get liveBytes(): number {
+    let total = 0;
+    for (const state of this.#states.values()) total += state.liveBytes;
+    return total;
+  }
+
+  /** How many containers there are. */
+  get count(): number {
+    return this.#states.size;
+  }
+
+  /**
+   * Counts `live` as the replicas the store kept from the scan, removes containers with none,
+   * and starts a new active container, durable before anything is appended to it.
+   */
+  async settle(live: Iterable<ContainerPlace>): Promise<void> {
+    for (const place of live) {
+      const state = this.#states.get(place.container)!;
+      state.live += 1;
+      state.liveBytes += recordHeaderBytes + place.bytes;
+    }
+    for (const [sequence, state] of this.#states) {
+      if (state.live === 0) await this.#remove(sequence, state);
+      else if (isSparse(state)) this.#onSparse?.(sequence);
+    }
+    await this.#roll();
+  }
+
+  /** The containers more than half dead, the active one aside. */
+  sparse(): number[] {
+    const found: number[] = [];
+    for (const [sequence, state] of this.#states) {
+      if (sequence !== this.#active?.sequence && state.live > 0 && isSparse(state)) {
+        found.push(sequence);
+      }
+    }
+    return found;
+  }
+
+  /**
+   * Appends a replica record whose payload is `parts` (a replica file's bytes) and resolves,
+   * once it is durable, with where the payload is.
+   */
+  async appendReplica(
+    id: bigint,
+    generation: bigint,
+    parts: readonly Uint8Array[],
+  ): Promise<ContainerPlace> {
+    let bytes = 0;
+    for (const part of parts) bytes += part.byteLength;
+    const header = encodeHeader(kindReplica, id, generation, bytes);
+    const { container, offset } = await this.#append(
+      [header, ...parts],
+      recordHeaderBytes + bytes,
+      true,
+    );
+    return { container, offset: offset + recordHeaderBytes, bytes };
+  }
+
+  /** Appends a tombstone for `generation` of chunk `id` and marks its record dead. */
+  async appendTombstone(id: bigint, generation: bigint, place: ContainerPlace): Promise<void> {
+    await this.release(place);
+    await this.#append([encodeHeader(kindTombstone, id, generation, 0)], recordHeaderBytes, false);
+  }
+
+  /** Marks a record dead (replaced or deleted); removes its container once none is live. */
+  async release(place: ContainerPlace): Promise<void> {
+    const state = this.#states.get(place.container);
+    if (state === undefined) return;
+    state.live -= 1;
+    state.liveBytes -= recordHeaderBytes + place.bytes;
+    if (state.live > 0) {
+      if (place.container !== this.#active?.sequence && isSparse(state)) {
+        this.#onSparse?.(place.container);
+      }
+      return;
+    }
+    if (place.container !== this.#active?.sequence) {
+      await this.#remove(place.container, state);
+    } else if (!this.#draining) {
+      // The active container holds nothing live: it goes too, and the next append starts
+      // another.
+      await this.#retireActive();
+    }
+  }
+
+  /** Reads a replica's payload: its whole file, as a replica file would be read. */
+  async read(place: ContainerPlace): Promise<Buffer> {
+    const state = this.#states.get(place.container);
+    if (state === undefined || state.removing) {
+      // As a replica file removed under a read would be.
+      const error: NodeJS.ErrnoException = new Error(`Container ${place.container} is gone`);
+      error.code = "ENOENT";
+      throw error;
+    }
+    const buffer = Buffer.allocUnsafe(place.bytes);
+    if (place.bytes <= blockingReadBytesMax) {
+      state.fd ??= openSync(state.path, "r");
+      // Synchronous, so the container cannot be closed under the read.
+      readFully(state.fd, buffer, place.offset);
+      return buffer;
+    }
+    // A larger one through the thread pool, on a handle of its own: a container removed
+    // meanwhile stays readable through it.
+    const handle = await open(state.path, "r");
+    try {
+      let filled = 0;
+      while (filled < buffer.byteLength) {
+        const { bytesRead } = await handle.read(
+          buffer,
+          filled,
+          buffer.byteLength - filled,
+          place.offset + filled,
+        );
+        if (bytesRead === 0) break;
+        filled += bytesRead;
+      }
+      return filled === buffer.byteLength ? buffer : buffer.subarray(0, filled);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Stops appending: queued appends fail; the active container is closed. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const queued = this.#queue;
+    this.#queue = [];
+    for (const pending of queued) {
+      pending.reject(new BigFsError("UNAVAILABLE", "The chunk store is closed"));
+    }
+    await this.#active?.handle.close().catch(() => {});
+    this.#active = undefined;
+    for (const state of this.#states.values()) {
+      if (state.fd !== undefined) closeSync(state.fd);
+      state.fd = undefined;
+    }
+  }
+
+  #append(
+    parts: Uint8Array[],
+    bytes: number,
+    live: boolean,
+  ): Promise<{ container: number; offset: number }> {
+    if (this.#closed) {
+      return Promise.reject(new BigFsError("UNAVAILABLE", "The chunk store is closed"));
+    }
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ parts, bytes, live, resolve, reject });
+      if (!this.#draining) void this.#drain();
+    });
+  }
+
+  /** Writes queued records a batch at a time: one `writev`, one fdatasync per batch. */
+  async #drain(): Promise<void> {
+    this.#draining = true;
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const batch = this.#queue;
+        this.#queue = [];
+        try {
+          await this.#writeBatch(batch);
+        } catch (error) {
+          for (const pending of batch) pending.reject(error);
+          // The container may now end in a torn record: what follows goes to a new one.
+          await this.#retireActive();
+        }
+      }
+    } finally {
+      this.#draining = false;
+    }
+  }
+
+  async #writeBatch(batch: Pending[]): Promise<void> {
+    let active = this.#active;
+    if (active === undefined || active.bytes >= this.#containerBytesMax) {
+      await this.#retireActive();
+      active = await this.#roll();
+    }
+    const start = active.bytes;
+    const parts: Uint8Array[] = [];
+    const places: { container: number; offset: number }[] = [];
+    let at = start;
+    for (const pending of batch) {
+      places.push({ container: active.sequence, offset: at });
+      parts.push(...pending.parts);
+      at += pending.bytes;
+    }
+    const state = this.#states.get(active.sequence)!;
+    try {
+      await writeAllParts(active.handle, parts, start);
+    } finally {
+      // Whatever reached the file counts against the disk, a torn tail included.
+      active.bytes = at;
+      state.bytes = at;
+    }
+    await active.handle.datasync();
+    this.#syncs += 1;
+    for (const [index, pending] of batch.entries()) {
+      if (pending.live) {
+        state.live += 1;
+        state.liveBytes += pending.bytes;
+      }
+      pending.resolve(places[index]!);
+    }
+  }
+
+  /** Starts a new active container, its name durable before it is used. */
+  async #roll(): Promise<{ sequence: number; handle: FileHandle; bytes: number }> {
+    const sequence = this.#nextSequence++;
+    const path = join(this.#folder, containerName(sequence));
+    const handle = await open(path, "wx");
+    try {
+      await syncFolder(this.#folder);
+    } catch (error) {
+      await handle.close().catch(() => {});
+      throw error;
+    }
+    this.#states.set(sequence, {
+      path,
+      bytes: 0,
+      live: 0,
+      liveBytes: 0,
+      fd: undefined,
+      removing: false,
+    });
+    this.#active = { sequence, handle, bytes: 0 };
+    return this.#active;
+  }
+
+  /** Closes the active container; removes it if nothing in it is live. */
+  async #retireActive(): Promise<void> {
+    const active = this.#active;
+    if (active === undefined) return;
+    this.#active = undefined;
+    await active.handle.close().catch(() => {});
+    const state = this.#states.get(active.sequence);
+    if (state === undefined) return;
+    if (state.live <= 0) await this.#remove(active.sequence, state);
+    else if (isSparse(state)) this.#onSparse?.(active.sequence);
+  }
+
+  async #remove(sequence: number, state: ContainerState): Promise<void> {
+    if (state.removing) return;
+    state.removing = true;
+    this.#states.delete(sequence);
+    // Larger reads hold handles of their own; a blocking one cannot be under way now.
+    if (state.fd !== undefined) closeSync(state.fd);
+    state.fd = undefined;
+    try {
+      await unlink(state.path);
+      this.#logger.info({ container: sequence }, "container removed: nothing in it is live");
+    } catch (error) {
+      if (!isNotFound(error)) {
+        this.#logger.error({ container: sequence, err: error }, "cannot remove a dead container");
+      }
+    }
+  }
+
+  /** Reads one container's records into `replicas`, in order. */
+  async #scan(sequence: number, replicas: Map<bigint, ContainerReplica>): Promise<void> {
+    const path = join(this.#folder, containerName(sequence));
+    const bytes = await readFile(path);
+    this.#states.set(sequence, {
+      path,
+      bytes: bytes.byteLength,
+      live: 0,
+      liveBytes: 0,
+      fd: undefined,
+      removing: false,
+    });
+    let offset = 0;
+    while (offset < bytes.byteLength) {
+      const header = decodeHeader(bytes, offset);
+      const end = header === undefined ? -1 : offset + recordHeaderBytes + header.payloadBytes;
+      if (header === undefined || end > bytes.byteLength) {
+        // A torn last record (a crash mid-batch), or damage: nothing after it is trusted.
+        this.#logger.warn(
+          { container: sequence, offset, ignoredBytes: bytes.byteLength - offset },
+          "container ends in a record that does not check out; the rest is ignored",
+        );
+        break;
+      }
+      const { id, generation } = header;
+      const known = replicas.get(id);
+      if (header.kind === kindTombstone) {
+        if (known !== undefined && known.meta.generation <= generation) replicas.delete(id);
+      } else if (known === undefined || known.meta.generation <= generation) {
+        const payload = bytes.subarray(offset + recordHeaderBytes, end);
+        try {
+          const meta = payloadMeta(payload, `chunk ${id}`);
+          if (meta.id !== id || meta.generation !== generation) {
+            throw new Error(`metadata is for chunk ${meta.id} generation ${meta.generation}`);
+          }
+          const place = {
+            container: sequence,
+            offset: offset + recordHeaderBytes,
+            bytes: payload.byteLength,
+          };
+          replicas.set(id, { meta, place });
+        } catch (error) {
+          this.#logger.error(
+            { chunkId: id, generation, container: sequence, offset, err: error },
+            "container record with bad metadata skipped",
+          );
+        }
+      }
+      offset = end;
+    }
+  }
+}
+
+function readFully(fd: number, buffer: Buffer, position: number): void {
+  let filled = 0;
+  while (filled < buffer.byteLength) {
+    const bytesRead = readSync(fd, buffer, filled, buffer.byteLength - filled, position + filled);
+    if (bytesRead === 0) {
+      throw new BigFsError("CHECKSUM_MISMATCH", `Container ends before the record at ${position}`);
+    }
+    filled += bytesRead;
+  }
+}

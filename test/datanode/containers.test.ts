@@ -1,0 +1,275 @@
+import { randomBytes } from "node:crypto";
+import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { test } from "uvu";
+import * as assert from "uvu/assert";
+import { chunksFolderName } from "../../datanode/_chunk_layout.js";
+import { containersFolderName, recordHeaderBytes } from "../../datanode/_containers.js";
+import { ChunkStore, type ReadPiece } from "../../datanode/chunk_store.js";
+import { BigFsError, type ErrorCodeName } from "../../protocol/mod.js";
+import { flipByte } from "../helpers/bytes.js";
+import { waitFor } from "../helpers/wait.js";
+
+const folders: string[] = [];
+
+async function newFolder(): Promise<string> {
+  const folder = await mkdtemp(join(tmpdir(), "bigfs-containers-"));
+  folders.push(folder);
+  return folder;
+}
+
+test.after(async () => {
+  await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
+});
+
+function open(folder: string, containerBytesMax?: number): Promise<ChunkStore> {
+  return ChunkStore.open(folder, {
+    capacityBytes: 1 << 30,
+    segmentBytes: 1024,
+    ...(containerBytesMax === undefined ? {} : { containerBytesMax }),
+  });
+}
+
+/** Writes chunk `id` in one piece (as a one-frame pipeline write does): it goes to a container. */
+async function putWhole(store: ChunkStore, id: bigint, bytes: Uint8Array, generation = 1n) {
+  const writer = await store.createWriter(id, generation);
+  return writer.finalize([bytes]);
+}
+
+/** Writes chunk `id` in several writes: it gets a file of its own. */
+async function putInPieces(store: ChunkStore, id: bigint, bytes: Uint8Array, generation = 1n) {
+  const writer = await store.createWriter(id, generation);
+  await writer.write(bytes.subarray(0, 1000));
+  await writer.write(bytes.subarray(1000));
+  return writer.finalize();
+}
+
+async function readAll(store: ChunkStore, id: bigint): Promise<Buffer> {
+  const pieces: ReadPiece[] = [];
+  for await (const piece of store.read(id)) pieces.push(piece);
+  return Buffer.concat(pieces.map((piece) => piece.bytes));
+}
+
+async function rejects(promise: Promise<unknown>, code: ErrorCodeName) {
+  try {
+    await promise;
+  } catch (error) {
+    assert.instance(error, BigFsError);
+    assert.is((error as BigFsError).code, code, (error as Error).message);
+    return;
+  }
+  assert.unreachable(`expected ${code}`);
+}
+
+/** Every file under `folder`, recursively. */
+async function filesUnder(folder: string): Promise<string[]> {
+  const entries = await readdir(folder, { recursive: true, withFileTypes: true });
+  return entries.filter((entry) => entry.isFile()).map((entry) => entry.name);
+}
+
+async function containerFiles(folder: string): Promise<string[]> {
+  return (await readdir(join(folder, containersFolderName))).sort();
+}
+
+test("a replica written in one piece goes to a container, reads back, and survives a restart", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const bytes = randomBytes(4000);
+  const info = await putWhole(store, 1n, bytes);
+  assert.is(info.size, 4000);
+  assert.equal(await filesUnder(join(folder, chunksFolderName)), [], "no file of its own");
+  assert.equal(await readdir(join(folder, "tmp")), [], "no temp file either");
+  const [container] = await containerFiles(folder);
+  assert.ok((await stat(join(folder, containersFolderName, container!))).size > 4000);
+  assert.equal(await readAll(store, 1n), bytes);
+  await store.verify(1n);
+  assert.equal([...store.list()], [info]);
+  assert.ok(store.usedBytes >= 4000 + recordHeaderBytes);
+  await store.close();
+
+  const again = await open(folder);
+  assert.equal(again.get(1n), info);
+  assert.equal(await readAll(again, 1n), bytes);
+  await again.verify(1n);
+  await again.close();
+});
+
+test("replicas finalised at once share fdatasyncs, and all of them survive a restart", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const all = Array.from({ length: 64 }, (_, index) => randomBytes(100 + index * 50));
+  await Promise.all(all.map((bytes, index) => putWhole(store, BigInt(100 + index), bytes)));
+  assert.ok(store.containerSyncs >= 1);
+  assert.ok(store.containerSyncs < 64, `${store.containerSyncs} fdatasyncs for 64 replicas`);
+  await store.close();
+  const again = await open(folder);
+  assert.is(again.chunkCount, 64);
+  for (const [index, bytes] of all.entries()) {
+    assert.equal(await readAll(again, BigInt(100 + index)), bytes);
+  }
+  await again.close();
+});
+
+test("deletes stay deleted across a restart; a container with nothing live is removed", async () => {
+  const folder = await newFolder();
+  // Small containers: a few replicas each (a container rolls over once it is past 16 KiB), so
+  // several fill up.
+  const store = await open(folder, 16 * 1024);
+  const kept = new Map<bigint, Buffer>();
+  for (let id = 1n; id <= 18n; id++) {
+    const bytes = randomBytes(3000);
+    await putWhole(store, id, bytes);
+    kept.set(id, bytes);
+  }
+  const before = await containerFiles(folder);
+  assert.ok(before.length >= 3, `${before.length} containers`);
+  // The first replicas fill the first container: deleting them all removes it.
+  for (let id = 1n; id <= 6n; id++) {
+    assert.ok(await store.delete(id));
+    kept.delete(id);
+  }
+  assert.not.ok(await store.delete(1n), "a second delete finds nothing");
+  // One in a container that stays: its tombstone keeps it deleted.
+  assert.ok(await store.delete(8n));
+  kept.delete(8n);
+  const after = await containerFiles(folder);
+  assert.not.ok(after.includes(before[0]!), "the first container is gone");
+  await store.close();
+
+  const again = await open(folder, 16 * 1024);
+  assert.equal([...again.list()].map((info) => info.id).sort(), [...kept.keys()].sort());
+  for (const [id, bytes] of kept) assert.equal(await readAll(again, id), bytes);
+  await rejects(readAll(again, 3n), "NOT_FOUND");
+  await rejects(readAll(again, 8n), "NOT_FOUND");
+  await again.close();
+});
+
+test("a container more than half dead is compacted: its live replicas move, the file goes", async () => {
+  const folder = await newFolder();
+  const store = await open(folder, 16 * 1024);
+  const all = new Map<bigint, Buffer>();
+  for (let id = 1n; id <= 18n; id++) {
+    const bytes = randomBytes(3000);
+    await putWhole(store, id, bytes);
+    all.set(id, bytes);
+  }
+  const [first] = await containerFiles(folder);
+  // Four of the first container's six replicas go: it is then two-thirds dead.
+  for (const id of [1n, 2n, 4n, 6n]) {
+    await store.delete(id);
+    all.delete(id);
+  }
+  await waitFor(async () => !(await containerFiles(folder)).includes(first!), 5_000, {
+    what: "the sparse container to be compacted away",
+  });
+  for (const [id, bytes] of all) assert.equal(await readAll(store, id), bytes, `chunk ${id}`);
+  const usedBefore = store.usedBytes;
+  await store.close();
+  const again = await open(folder, 16 * 1024);
+  assert.equal([...again.list()].map((info) => info.id).sort(), [...all.keys()].sort());
+  for (const [id, bytes] of all) assert.equal(await readAll(again, id), bytes, `chunk ${id}`);
+  assert.is(again.usedBytes, usedBefore, "live bytes count the same after a restart");
+  await again.close();
+});
+
+test("a newer generation replaces an older one in a container or a file, and after a restart", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const newest = new Map<bigint, Buffer>();
+  // Contained, then contained.
+  await putWhole(store, 5n, randomBytes(2000), 1n);
+  newest.set(5n, randomBytes(2100));
+  await putWhole(store, 5n, newest.get(5n)!, 2n);
+  // Contained, then a file.
+  await putWhole(store, 6n, randomBytes(2000), 1n);
+  newest.set(6n, randomBytes(5000));
+  await putInPieces(store, 6n, newest.get(6n)!, 2n);
+  // A file, then contained: the file goes.
+  await putInPieces(store, 7n, randomBytes(5000), 1n);
+  newest.set(7n, randomBytes(2200));
+  await putWhole(store, 7n, newest.get(7n)!, 2n);
+  assert.equal(await filesUnder(join(folder, chunksFolderName)), ["chunk_6_2.data"]);
+  await rejects(putWhole(store, 5n, randomBytes(10), 1n), "STALE_GENERATION");
+  await rejects(putWhole(store, 5n, randomBytes(10), 2n), "EXISTS");
+  for (const [id, bytes] of newest) {
+    assert.is(store.get(id)?.generation, 2n);
+    assert.equal(await readAll(store, id), bytes);
+  }
+  await store.close();
+  const again = await open(folder);
+  for (const [id, bytes] of newest) {
+    assert.is(again.get(id)?.generation, 2n, `chunk ${id}`);
+    assert.equal(await readAll(again, id), bytes);
+  }
+  await again.close();
+});
+
+test("a torn record at a container's end is left out at start-up; what came before is kept", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const first = randomBytes(3000);
+  const second = randomBytes(3000);
+  await putWhole(store, 1n, first);
+  await putWhole(store, 2n, second);
+  await store.close();
+  const [name] = await containerFiles(folder);
+  const path = join(folder, containersFolderName, name!);
+  const { size } = await stat(path);
+  // The second record cut in the middle of its payload, then half a header of a third.
+  await truncate(path, size - 100);
+  await appendFile(path, Buffer.from("BFSR\x01\x00\x00\x00garbage"));
+
+  const again = await open(folder);
+  assert.equal(
+    [...again.list()].map((info) => info.id),
+    [1n],
+  );
+  assert.equal(await readAll(again, 1n), first);
+  // New records go to a new container, after the torn one.
+  const third = randomBytes(500);
+  await putWhole(again, 3n, third);
+  assert.is((await containerFiles(folder)).length, 2);
+  await again.close();
+  const later = await open(folder);
+  assert.equal(await readAll(later, 3n), third);
+  assert.equal(await readAll(later, 1n), first);
+  await later.close();
+});
+
+test("a flipped byte in a contained replica's data is found by read and verify; in a header, the scan stops there", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  await putWhole(store, 1n, randomBytes(3000));
+  await putWhole(store, 2n, randomBytes(3000));
+  const [name] = await containerFiles(folder);
+  const path = join(folder, containersFolderName, name!);
+  // The first record's payload starts after its header: flip a data byte in its third segment.
+  await flipByte(path, recordHeaderBytes + 2 * 1024 + 7);
+  await rejects(readAll(store, 1n), "CHECKSUM_MISMATCH");
+  await rejects(store.verify(1n), "CHECKSUM_MISMATCH");
+  await store.close();
+
+  // A flipped byte in the second record's header: nothing from there on is trusted.
+  const secondRecord = (await readFile(path)).indexOf("BFSR", 1);
+  await flipByte(path, secondRecord + 10);
+  const again = await open(folder);
+  assert.equal(
+    [...again.list()].map((info) => info.id),
+    [1n],
+  );
+  await again.close();
+});
+
+test("a writer that never wrote leaves nothing behind when aborted", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  const writer = await store.createWriter(9n, 1n);
+  await writer.abort();
+  assert.equal(await readdir(join(folder, "tmp")), []);
+  assert.is(store.usedBytes, 0);
+  await putWhole(store, 9n, randomBytes(10));
+  await store.close();
+});
+
+test.run();
