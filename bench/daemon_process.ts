@@ -1,11 +1,17 @@
 /**
  * One BigFS daemon run as a child process by the benchmark: started from `dist/`, found
  * ready by its JSON log lines, measured through `/proc/<pid>/status`, stopped with SIGTERM
- * or killed with SIGKILL. Log lines are kept only while someone waits for one, so a long
- * run holds no growing log in memory.
+ * or killed with SIGKILL.
+ *
+ * Its log goes straight to a file, not through a pipe to the bench: the bench process is the
+ * client of the write, read and small scenarios, and reading every daemon's lines (three or
+ * four per small file put) would be charged to the client it measures. The file is read
+ * only while someone waits for a line, a poll every few milliseconds from where the last
+ * read stopped.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { closeSync, fstatSync, openSync } from "node:fs";
+import { open, readFile } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { nodeFlagsOf } from "#client";
@@ -26,7 +32,12 @@ type LogLine = Record<string, unknown>;
 export interface DaemonProcessOptions {
   /** Names the daemon in messages: `namenode`, `datanode-1`. */
   name: string;
+  /** The file its log lines (stdout) are appended to. */
+  logPath: string;
 }
+
+/** How often the log file is read while someone waits for a line. */
+const logPollMs = 10;
 
 /**
  * When set, every daemon started from now on runs under `node --cpu-prof` and writes its
@@ -48,6 +59,11 @@ export class DaemonProcess {
   #exit: number | string | undefined;
   #stderrTail = "";
   readonly #watchers = new Set<(line: LogLine | undefined) => void>();
+  readonly #logPath: string;
+  /** How far the log file has been read, and the start of a line not yet complete. */
+  #logOffset = 0;
+  #partial = "";
+  #polling: NodeJS.Timeout | undefined;
 
   private constructor(script: string, args: readonly string[], options: DaemonProcessOptions) {
     this.name = options.name;
@@ -63,17 +79,47 @@ export class DaemonProcess {
           ];
     const path = join(distDir, script);
     // The Node.js flags the bin's first line asks for, as running the bin itself would apply.
-    this.child = spawn(process.execPath, [...nodeFlagsOf(path), ...profile, path, ...args], {
-      stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, BIGFS_LOG_LEVEL: "info" },
-    });
+    this.#logPath = options.logPath;
+    const log = openSync(options.logPath, "a");
+    // A daemon restarted on the same file: only what this one writes counts.
+    this.#logOffset = fstatSync(log).size;
+    try {
+      this.child = spawn(process.execPath, [...nodeFlagsOf(path), ...profile, path, ...args], {
+        stdio: ["ignore", log, "pipe"],
+        env: { ...process.env, BIGFS_LOG_LEVEL: "info" },
+      });
+    } finally {
+      closeSync(log); // the child has its own
+    }
     running.add(this.child);
-    let partial = "";
-    this.child.stdout!.setEncoding("utf8").on("data", (text: string) => {
-      partial += text;
-      const complete = partial.split("\n");
-      partial = complete.pop() ?? "";
-      if (this.#watchers.size === 0) return;
+    this.child.stderr!.setEncoding("utf8").on("data", (text: string) => {
+      this.#stderrTail = (this.#stderrTail + text).slice(-stderrTailBytesMax);
+    });
+    this.exited = new Promise((resolveExit) => {
+      this.child.on("exit", (code, signal) => {
+        running.delete(this.child);
+        this.#exit = code ?? signal ?? "unknown";
+        resolveExit(this.#exit);
+        // Lines written just before the exit are read first.
+        void this.#readLog().finally(() => {
+          for (const watch of this.#watchers) watch(undefined);
+        });
+      });
+    });
+  }
+
+  /** Reads what the log file gained since the last read, and hands complete lines out. */
+  async #readLog(): Promise<void> {
+    const handle = await open(this.#logPath, "r").catch(() => undefined);
+    if (handle === undefined) return;
+    try {
+      const { size } = await handle.stat();
+      if (size <= this.#logOffset) return;
+      const bytes = Buffer.alloc(size - this.#logOffset);
+      const { bytesRead } = await handle.read(bytes, 0, bytes.byteLength, this.#logOffset);
+      this.#logOffset += bytesRead;
+      const complete = (this.#partial + bytes.toString("utf8", 0, bytesRead)).split("\n");
+      this.#partial = complete.pop() ?? "";
       for (const text of complete) {
         let line: LogLine;
         try {
@@ -83,18 +129,20 @@ export class DaemonProcess {
         }
         for (const watch of this.#watchers) watch(line);
       }
-    });
-    this.child.stderr!.setEncoding("utf8").on("data", (text: string) => {
-      this.#stderrTail = (this.#stderrTail + text).slice(-stderrTailBytesMax);
-    });
-    this.exited = new Promise((resolveExit) => {
-      this.child.on("exit", (code, signal) => {
-        running.delete(this.child);
-        this.#exit = code ?? signal ?? "unknown";
-        resolveExit(this.#exit);
-        for (const watch of this.#watchers) watch(undefined);
+    } finally {
+      await handle.close();
+    }
+  }
+
+  /** Polls the log file while anyone waits for a line. */
+  #poll(): void {
+    if (this.#polling !== undefined || this.#watchers.size === 0) return;
+    this.#polling = setTimeout(() => {
+      void this.#readLog().finally(() => {
+        this.#polling = undefined;
+        this.#poll();
       });
-    });
+    }, logPollMs);
   }
 
   /** Starts `node dist/<script> ...args`. */
@@ -148,6 +196,7 @@ export class DaemonProcess {
       }, timeoutMs);
       this.#watchers.add(watch);
       if (this.#exit !== undefined) watch(undefined);
+      else this.#poll();
     });
   }
 

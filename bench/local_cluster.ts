@@ -39,6 +39,7 @@ export async function startNamenodeProcess(
   ];
   const daemon = DaemonProcess.start("namenode/main.js", args, {
     name: options.name ?? "namenode",
+    logPath: `${dataDir}.log`,
   });
   try {
     const ready = await daemon.waitForLog("NameNode listening", readyTimeoutMs);
@@ -149,7 +150,10 @@ export class BenchCluster {
       // The scrubber re-reads chunks in the background; off, so runs compare like with like.
       ...["--scrub-rate", "0"],
     ];
-    const daemon = DaemonProcess.start("datanode/main.js", args, { name: `datanode-${index}` });
+    const daemon = DaemonProcess.start("datanode/main.js", args, {
+      name: `datanode-${index}`,
+      logPath: `${dataDir}.log`,
+    });
     this.datanodes.push({ id: "", process: daemon });
     const started = await daemon.waitForLog("DataNode started", readyTimeoutMs);
     this.datanodes[this.datanodes.length - 1] = { id: String(started.datanode), process: daemon };
