@@ -86,6 +86,11 @@ interface ContainerState {
   /** For blocking reads; opened on the first. */
   fd: number | undefined;
   removing: boolean;
+  /** The tombstones in it, carried to the active container should it go before older ones. */
+  tombstones: { id: bigint; generation: bigint }[];
+  /** The smallest and largest chunk id of a replica record in it, live or dead. */
+  idMin: bigint | undefined;
+  idMax: bigint | undefined;
 }
 
 interface Pending {
@@ -93,8 +98,18 @@ interface Pending {
   bytes: number;
   /** A replica record, live once written; a tombstone is not. */
   live: boolean;
+  /** What a tombstone deletes. */
+  tombstone?: { id: bigint; generation: bigint };
+  /** The chunk a replica record is of. */
+  id?: bigint;
   resolve: (place: { container: number; offset: number }) => void;
   reject: (error: unknown) => void;
+}
+
+/** Widens a container's range of chunk ids to hold `id`. */
+function widen(state: ContainerState, id: bigint): void {
+  if (state.idMin === undefined || id < state.idMin) state.idMin = id;
+  if (state.idMax === undefined || id > state.idMax) state.idMax = id;
 }
 
 /** More than half of the container's bytes are dead records (or a torn tail). */
@@ -162,6 +177,8 @@ export interface ContainersOptions {
    * replicas are worth moving, so that it can go (see `ChunkStore`).
    */
   onSparse?: (container: number) => void;
+  /** Whether the store holds a replica of the chunk now (in a container or a file). */
+  isStored?: (id: bigint) => boolean;
 }
 
 /** The store's containers: appends with group commit, reads, and removal of dead ones. */
@@ -170,6 +187,7 @@ export class Containers {
   readonly #logger: Logger;
   readonly #containerBytesMax: number;
   readonly #onSparse: ((container: number) => void) | undefined;
+  readonly #isStored: (id: bigint) => boolean;
   readonly #states = new Map<number, ContainerState>();
   #active: { sequence: number; handle: FileHandle; bytes: number } | undefined;
   #nextSequence: number;
@@ -183,6 +201,7 @@ export class Containers {
     this.#logger = options.logger;
     this.#containerBytesMax = options.containerBytesMax ?? containerBytesMaxDefault;
     this.#onSparse = options.onSparse;
+    this.#isStored = options.isStored ?? (() => false);
     this.#nextSequence = nextSequence;
   }
 
@@ -251,11 +270,13 @@ export class Containers {
       state.live += 1;
       state.liveBytes += recordHeaderBytes + place.bytes;
     }
-    for (const [sequence, state] of this.#states) {
+    // The active container first: tombstones carried out of dead containers go there.
+    const active = await this.#roll();
+    for (const [sequence, state] of [...this.#states]) {
+      if (sequence === active.sequence) continue;
       if (state.live === 0) await this.#remove(sequence, state);
       else if (isSparse(state)) this.#onSparse?.(sequence);
     }
-    await this.#roll();
   }
 
   /** The containers more than half dead, the active one aside. */
@@ -285,6 +306,8 @@ export class Containers {
       [header, ...parts],
       recordHeaderBytes + bytes,
       true,
+      undefined,
+      id,
     );
     return { container, offset: offset + recordHeaderBytes, bytes };
   }
@@ -292,7 +315,12 @@ export class Containers {
   /** Appends a tombstone for `generation` of chunk `id` and marks its record dead. */
   async appendTombstone(id: bigint, generation: bigint, place: ContainerPlace): Promise<void> {
     await this.release(place);
-    await this.#append([encodeHeader(kindTombstone, id, generation, 0)], recordHeaderBytes, false);
+    await this.#appendTombstone(id, generation);
+  }
+
+  #appendTombstone(id: bigint, generation: bigint): Promise<unknown> {
+    const header = encodeHeader(kindTombstone, id, generation, 0);
+    return this.#append([header], recordHeaderBytes, false, { id, generation });
   }
 
   /** Marks a record dead (replaced or deleted); removes its container once none is live. */
@@ -373,12 +401,22 @@ export class Containers {
     parts: Uint8Array[],
     bytes: number,
     live: boolean,
+    tombstone?: { id: bigint; generation: bigint },
+    id?: bigint,
   ): Promise<{ container: number; offset: number }> {
     if (this.#closed) {
       return Promise.reject(new BigFsError("UNAVAILABLE", "The chunk store is closed"));
     }
     return new Promise((resolve, reject) => {
-      this.#queue.push({ parts, bytes, live, resolve, reject });
+      this.#queue.push({
+        parts,
+        bytes,
+        live,
+        resolve,
+        reject,
+        ...(tombstone && { tombstone }),
+        ...(id !== undefined && { id }),
+      });
       if (!this.#draining) void this.#drain();
     });
   }
@@ -433,6 +471,8 @@ export class Containers {
         state.live += 1;
         state.liveBytes += pending.bytes;
       }
+      if (pending.tombstone) state.tombstones.push(pending.tombstone);
+      if (pending.id !== undefined) widen(state, pending.id);
       pending.resolve(places[index]!);
     }
   }
@@ -455,6 +495,9 @@ export class Containers {
       liveBytes: 0,
       fd: undefined,
       removing: false,
+      tombstones: [],
+      idMin: undefined,
+      idMax: undefined,
     });
     this.#active = { sequence, handle, bytes: 0 };
     return this.#active;
@@ -468,13 +511,43 @@ export class Containers {
     await active.handle.close().catch(() => {});
     const state = this.#states.get(active.sequence);
     if (state === undefined) return;
-    if (state.live <= 0) await this.#remove(active.sequence, state);
-    else if (isSparse(state)) this.#onSparse?.(active.sequence);
+    if (state.live <= 0) {
+      // Not awaited: this may run inside the drain, and removing may append tombstones.
+      this.#remove(active.sequence, state).catch((error: unknown) => {
+        this.#logger.error({ container: active.sequence, err: error }, "cannot remove a container");
+      });
+    } else if (isSparse(state)) {
+      this.#onSparse?.(active.sequence);
+    }
   }
 
+  /**
+   * Removes a container none of whose replicas is live. Its tombstones may still be needed:
+   * an older container can hold the records they deleted, which would come back at the next
+   * start. Those whose chunk the store does not hold again are appended to the active
+   * container first (one the store holds again was written after the tombstone, and must
+   * not be deleted by a copy of it that would now come later).
+   */
   async #remove(sequence: number, state: ContainerState): Promise<void> {
     if (state.removing) return;
     state.removing = true;
+    const older = [...this.#states].filter(([other]) => other < sequence).map(([, o]) => o);
+    if (older.length > 0 && state.tombstones.length > 0) {
+      // Only those whose record an older container may hold, by its range of chunk ids (the
+      // NameNode hands ids out in order, so old containers hold old ids).
+      const mayHold = (id: bigint) =>
+        older.some((other) => other.idMin !== undefined && other.idMin <= id && id <= other.idMax!);
+      const carried = state.tombstones.filter(({ id }) => !this.#isStored(id) && mayHold(id));
+      try {
+        await Promise.all(
+          carried.map(({ id, generation }) => this.#appendTombstone(id, generation)),
+        );
+      } catch (error) {
+        // Kept, with its tombstones, until the next start tries again.
+        state.removing = false;
+        throw error;
+      }
+    }
     this.#states.delete(sequence);
     // Larger reads hold handles of their own; a blocking one cannot be under way now.
     if (state.fd !== undefined) closeSync(state.fd);
@@ -500,6 +573,9 @@ export class Containers {
       liveBytes: 0,
       fd: undefined,
       removing: false,
+      tombstones: [],
+      idMin: undefined,
+      idMax: undefined,
     });
     let offset = 0;
     while (offset < bytes.byteLength) {
@@ -515,7 +591,9 @@ export class Containers {
       }
       const { id, generation } = header;
       const known = replicas.get(id);
+      if (header.kind === kindReplica) widen(this.#states.get(sequence)!, id);
       if (header.kind === kindTombstone) {
+        this.#states.get(sequence)!.tombstones.push({ id, generation });
         if (known !== undefined && known.meta.generation <= generation) replicas.delete(id);
       } else if (known === undefined || known.meta.generation <= generation) {
         const payload = bytes.subarray(offset + recordHeaderBytes, end);

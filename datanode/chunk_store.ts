@@ -216,14 +216,17 @@ export class ChunkStore {
     }
     // The store does not exist yet when the scan finds sparse containers: they wait for it.
     let onSparse = (_container: number): void => {};
+    let isStored = (_id: bigint): boolean => true;
     const found = await Containers.open(dataDir, {
       logger,
       onSparse: (container) => onSparse(container),
+      isStored: (id) => isStored(id),
       ...(options.containerBytesMax === undefined
         ? {}
         : { containerBytesMax: options.containerBytesMax }),
     });
     await mergeContained(dataDir, replicas, found.replicas, logger);
+    isStored = (id) => replicas.has(id);
     await found.containers.settle(
       [...replicas.values()].flatMap((replica) => (replica.place ? [replica.place] : [])),
     );

@@ -145,6 +145,28 @@ test("deletes stay deleted across a restart; a container with nothing live is re
   await again.close();
 });
 
+test("a tombstone outlives its container while an older one may hold what it deleted", async () => {
+  const folder = await newFolder();
+  const store = await open(folder, 16 * 1024);
+  for (let id = 1n; id <= 12n; id++) await putWhole(store, id, randomBytes(3000));
+  const [first] = await containerFiles(folder);
+  // Chunk 2 is in the first container; its tombstone goes to the active one, the second.
+  assert.ok(await store.delete(2n));
+  // Everything in the second container goes, and the container with it.
+  for (let id = 7n; id <= 12n; id++) assert.ok(await store.delete(id));
+  const left = await containerFiles(folder);
+  assert.ok(left.includes(first!), "the first container stays: most of it is live");
+  assert.is(left.length, 2, `the second container is gone: ${left.join(", ")}`);
+  await store.close();
+  const again = await open(folder, 16 * 1024);
+  assert.equal(
+    [...again.list()].map((info) => info.id).sort(),
+    [1n, 3n, 4n, 5n, 6n],
+    "chunk 2 stays deleted",
+  );
+  await again.close();
+});
+
 test("a container more than half dead is compacted: its live replicas move, the file goes", async () => {
   const folder = await newFolder();
   const store = await open(folder, 16 * 1024);
