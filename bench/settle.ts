@@ -6,8 +6,9 @@
  * writeback then compete with whatever runs next; durable metadata operations, which wait for
  * an fdatasync each batch, ran at less than half their rate right after it.
  *
- * So: wait until every DataNode's chunk count, as the NameNode reports it, has held still over
- * three heartbeats (the deletions have been carried out and reported), then have the kernel
+ * So: wait until no deletion waits at the NameNode to be sent, and every DataNode's chunk
+ * count, as the NameNode reports it, has held still over three heartbeats (the deletions have
+ * been carried out and reported), then have the kernel
  * write back every dirty page (`sync`). Bounded by a deadline: a cluster that never settles
  * (another client writing to an attached cluster) is measured as it is, and the caller notes it.
  */
@@ -28,7 +29,9 @@ export async function settle(
     for (;;) {
       const { datanodes } = await client.report();
       const counts = datanodes.map((datanode) => `${datanode.id}:${datanode.chunks}`).join(" ");
-      if (counts !== last) {
+      // Deletions the NameNode has not sent out yet: the counts cannot have settled.
+      const pending = datanodes.some((datanode) => (datanode.pendingDeletes ?? 0) > 0);
+      if (counts !== last || pending) {
         last = counts;
         stillSince = Date.now();
       } else if (Date.now() - stillSince >= 3 * options.heartbeatIntervalMs) {

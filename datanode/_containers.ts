@@ -98,6 +98,8 @@ interface Pending {
   bytes: number;
   /** A replica record, live once written; a tombstone is not. */
   live: boolean;
+  /** Resolved only once fdatasynced; a tombstone of a delete is not waited for. */
+  durable: boolean;
   /** What a tombstone deletes. */
   tombstone?: { id: bigint; generation: bigint };
   /** The chunk a replica record is of. */
@@ -193,6 +195,8 @@ export class Containers {
   #nextSequence: number;
   #queue: Pending[] = [];
   #draining = false;
+  /** The append loop while it runs. */
+  #drained: Promise<void> = Promise.resolve();
   #syncs = 0;
   #closed = false;
 
@@ -305,7 +309,7 @@ export class Containers {
     const { container, offset } = await this.#append(
       [header, ...parts],
       recordHeaderBytes + bytes,
-      true,
+      { live: true, durable: true },
       undefined,
       id,
     );
@@ -313,14 +317,21 @@ export class Containers {
   }
 
   /** Appends a tombstone for `generation` of chunk `id` and marks its record dead. */
+  /**
+   * Marks a deleted replica's record dead and queues its tombstone, which goes to disk with the
+   * next batch but is not fdatasynced for its own sake (deletes need not be durable; see the
+   * module comment): deleting thousands of replicas waits for no fdatasync.
+   */
   async appendTombstone(id: bigint, generation: bigint, place: ContainerPlace): Promise<void> {
     await this.release(place);
-    await this.#appendTombstone(id, generation);
+    this.#appendTombstone(id, generation, false).catch((error: unknown) => {
+      this.#logger.warn({ chunkId: id, err: error }, "cannot append a tombstone");
+    });
   }
 
-  #appendTombstone(id: bigint, generation: bigint): Promise<unknown> {
+  #appendTombstone(id: bigint, generation: bigint, durable: boolean): Promise<unknown> {
     const header = encodeHeader(kindTombstone, id, generation, 0);
-    return this.#append([header], recordHeaderBytes, false, { id, generation });
+    return this.#append([header], recordHeaderBytes, { live: false, durable }, { id, generation });
   }
 
   /** Marks a record dead (replaced or deleted); removes its container once none is live. */
@@ -384,11 +395,8 @@ export class Containers {
   /** Stops appending: queued appends fail; the active container is closed. */
   async close(): Promise<void> {
     this.#closed = true;
-    const queued = this.#queue;
-    this.#queue = [];
-    for (const pending of queued) {
-      pending.reject(new BigFsError("UNAVAILABLE", "The chunk store is closed"));
-    }
+    // What is queued (tombstones nobody waits for, among others) is written first.
+    await this.#drained;
     await this.#active?.handle.close().catch(() => {});
     this.#active = undefined;
     for (const state of this.#states.values()) {
@@ -400,7 +408,7 @@ export class Containers {
   #append(
     parts: Uint8Array[],
     bytes: number,
-    live: boolean,
+    { live, durable }: { live: boolean; durable: boolean },
     tombstone?: { id: bigint; generation: bigint },
     id?: bigint,
   ): Promise<{ container: number; offset: number }> {
@@ -412,12 +420,13 @@ export class Containers {
         parts,
         bytes,
         live,
+        durable,
         resolve,
         reject,
         ...(tombstone && { tombstone }),
         ...(id !== undefined && { id }),
       });
-      if (!this.#draining) void this.#drain();
+      if (!this.#draining) this.#drained = this.#drain();
     });
   }
 
@@ -425,7 +434,7 @@ export class Containers {
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
-      while (this.#queue.length > 0 && !this.#closed) {
+      while (this.#queue.length > 0) {
         const batch = this.#queue;
         this.#queue = [];
         try {
@@ -464,8 +473,11 @@ export class Containers {
       active.bytes = at;
       state.bytes = at;
     }
-    await active.handle.datasync();
-    this.#syncs += 1;
+    // A batch of tombstones alone is not fdatasynced: the next replica's batch carries them.
+    if (batch.some((pending) => pending.durable)) {
+      await active.handle.datasync();
+      this.#syncs += 1;
+    }
     for (const [index, pending] of batch.entries()) {
       if (pending.live) {
         state.live += 1;
@@ -540,7 +552,7 @@ export class Containers {
       const carried = state.tombstones.filter(({ id }) => !this.#isStored(id) && mayHold(id));
       try {
         await Promise.all(
-          carried.map(({ id, generation }) => this.#appendTombstone(id, generation)),
+          carried.map(({ id, generation }) => this.#appendTombstone(id, generation, true)),
         );
       } catch (error) {
         // Kept, with its tombstones, until the next start tries again.

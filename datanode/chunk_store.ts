@@ -438,7 +438,7 @@ export class ChunkStore {
       } catch (error) {
         // Gone from the index all the same; without its tombstone the replica may come back
         // at the next start, and the NameNode then asks for it to be deleted again.
-        this.#logger.warn({ chunkId: id, err: error }, "cannot append a tombstone");
+        this.#logger.warn({ chunkId: id, err: error }, "cannot remove a contained replica");
       }
     } else {
       this.#finalisedBytes -= stored.footprintBytes;

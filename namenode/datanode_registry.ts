@@ -304,6 +304,7 @@ export class DatanodeRegistry {
       remainingBytes: node.remainingBytes,
       chunks: chunksOf(node.id),
       lastHeartbeatMsAgo: Math.max(0, nowMs - node.lastHeartbeatMs),
+      pendingDeletes: node.deletes.size,
     }));
   }
 

@@ -217,6 +217,8 @@ export const Messages = {
           remainingBytes: uint(),
           chunks: uint(),
           lastHeartbeatMsAgo: uint(),
+          // Replica deletions queued for it, not yet sent on a heartbeat reply.
+          pendingDeletes: optional(uint()),
           // While decommissioning: chunks on it that still need a copy elsewhere, as of the
           // last full pass over its chunks (absent until the first pass ends).
           decommissionRemaining: optional(uint()),

@@ -211,9 +211,16 @@ test("list gives DATANODE_REPORT entries with the time since the last heartbeat"
     remainingBytes: 95,
     chunks: 3,
     lastHeartbeatMsAgo: deadAfterMs + 1,
+    pendingDeletes: 0,
   });
   assert.not.ok("rack" in listed[1]!);
   assert.is(nodes.views().length, 2);
+  // Deletions queued and not yet sent are counted.
+  register(nodes, "dn-3", 2000);
+  assert.ok(nodes.queueDelete("dn-3", { id: 7n, generation: 1n }));
+  assert.ok(nodes.queueDelete("dn-3", { id: 8n, generation: 1n }));
+  const third = nodes.list(2000, () => 0).find((entry) => entry.id === "dn-3");
+  assert.is(third?.pendingDeletes, 2);
 });
 
 test("options out of range are refused", () => {
