@@ -257,6 +257,35 @@ test("fault 3: a DataNode restart keeps its chunks on disk, and the file reads b
   });
 });
 
+test("fault 3b: small files acknowledged, then every DataNode killed with SIGKILL, read back after a restart", async () => {
+  await withCluster({ datanodes: 3 }, async (cluster) => {
+    const { client } = cluster;
+    // Small files: each replica is a record in a container, not a file of its own.
+    const files = new Map<string, Buffer>();
+    await Promise.all(
+      Array.from({ length: 40 }, async (_, index) => {
+        const content = randomBytes(100 + index * 97);
+        await client.put(piecesOf(content), `/small/${index}.bin`);
+        files.set(`/small/${index}.bin`, content);
+      }),
+    );
+    const stored = await cluster.chunkFiles(0);
+    assert.ok(
+      stored.some((replica) => replica.contained),
+      "the replicas are in containers",
+    );
+    // Acknowledged means on disk: no DataNode gets to write anything more.
+    for (const index of [0, 1, 2]) await cluster.killDatanode(index);
+    for (const index of [0, 1, 2]) await cluster.startDatanode(index);
+    await cluster.waitForLive(3);
+    for (const [path, content] of files) await assertReadsBack(client, path, content);
+    for (const index of [0, 1, 2]) {
+      const replicas = await cluster.chunkFiles(index);
+      assert.is(replicas.length, 40, `DataNode ${index} still holds a replica of every file`);
+    }
+  });
+});
+
 test("fault 4: after a NameNode restart, DataNodes reconnect by themselves, new uploads succeed and old files read back", async () => {
   await withCluster({ datanodes: 3 }, async (cluster) => {
     const { client } = cluster;
