@@ -57,9 +57,6 @@ const kindTombstone = 2;
 /** Containers are rolled over once they reach this size; default 64 MiB. */
 const containerBytesMaxDefault = 64 * 1024 * 1024;
 
-/** Payloads up to this size are read with a blocking call, as small replica files are. */
-const blockingReadBytesMax = 64 * 1024;
-
 /** Where a replica's payload is. */
 export interface ContainerPlace {
   container: number;
@@ -355,8 +352,13 @@ export class Containers {
     }
   }
 
-  /** Reads a replica's payload: its whole file, as a replica file would be read. */
-  async read(place: ContainerPlace): Promise<Buffer> {
+  /**
+   * Reads a replica's payload: its whole file, as a replica file would be read. Payloads are
+   * small (the store contains replicas of at most 64 KiB), so this is one blocking read on
+   * this thread, as for a small replica file (see `_chunk_read.ts`): no hand-off to the pool,
+   * and no container can be removed under it.
+   */
+  read(place: ContainerPlace): Buffer {
     const state = this.#states.get(place.container);
     if (state === undefined || state.removing) {
       // As a replica file removed under a read would be.
@@ -364,32 +366,10 @@ export class Containers {
       error.code = "ENOENT";
       throw error;
     }
+    state.fd ??= openSync(state.path, "r");
     const buffer = Buffer.allocUnsafe(place.bytes);
-    if (place.bytes <= blockingReadBytesMax) {
-      state.fd ??= openSync(state.path, "r");
-      // Synchronous, so the container cannot be closed under the read.
-      readFully(state.fd, buffer, place.offset);
-      return buffer;
-    }
-    // A larger one through the thread pool, on a handle of its own: a container removed
-    // meanwhile stays readable through it.
-    const handle = await open(state.path, "r");
-    try {
-      let filled = 0;
-      while (filled < buffer.byteLength) {
-        const { bytesRead } = await handle.read(
-          buffer,
-          filled,
-          buffer.byteLength - filled,
-          place.offset + filled,
-        );
-        if (bytesRead === 0) break;
-        filled += bytesRead;
-      }
-      return filled === buffer.byteLength ? buffer : buffer.subarray(0, filled);
-    } finally {
-      await handle.close();
-    }
+    readFully(state.fd, buffer, place.offset);
+    return buffer;
   }
 
   /** Stops appending: queued appends fail; the active container is closed. */

@@ -631,8 +631,12 @@ export class ChunkStore {
         batch.map(async (stored) => {
           const { info, place } = stored;
           if (this.#replicas.get(info.id) !== stored || place === undefined) return;
-          const bytes = await this.#containers.read(place).catch(() => undefined);
-          if (bytes === undefined) return; // gone meanwhile
+          let bytes: Buffer;
+          try {
+            bytes = this.#containers.read(place);
+          } catch {
+            return; // gone meanwhile
+          }
           const copy = await this.#containers.appendReplica(info.id, info.generation, [bytes]);
           if (this.#replicas.get(info.id) === stored) {
             this.#replicas.set(info.id, { ...stored, place: copy });
@@ -652,7 +656,7 @@ export class ChunkStore {
 
   /** A contained replica's whole file, read from its container, metadata checked. */
   async #openContained(info: ReplicaInfo, place: ContainerPlace): Promise<OpenReplica> {
-    return replicaFromBytes(await this.#containers.read(place), info);
+    return replicaFromBytes(this.#containers.read(place), info);
   }
 }
 
