@@ -25,15 +25,17 @@
  *   folder fsync before the first record is acknowledged), and so does a failed write, so a
  *   torn record can only be a container's last; the start-up scan stops reading a container
  *   at the first record that does not check out, and logs what it left.
- * - Deletes append a tombstone, as deletes of replica files are: without waiting to be
- *   durable (a delete that a crash undoes brings back a replica the NameNode no longer wants,
- *   and it asks again). A container none of whose replicas is live any more is removed;
- *   the tombstones in it go with it, so a replica they deleted in an older container comes
- *   back at the next start in the same way, and is deleted again.
+ * - Deletes append a tombstone, written with the next batch but not fdatasynced for its own
+ *   sake, as deletes of replica files are not durable either (a delete that a crash undoes
+ *   brings back a replica the NameNode no longer wants, and it asks again).
+ * - A container none of whose replicas is live any more is removed. Its tombstones may still
+ *   be needed, by records in older containers: those are appended to the active container,
+ *   durably, before it goes (see `#remove`).
+ * - A container more than half dead is reported through `onSparse`; the store then copies its
+ *   live replicas to the active container (compaction), and it goes with its last one.
  * - A newer generation of a chunk, in a container or in a file of its own, replaces an older
  *   one: the scan keeps the newest generation it finds, and later copies of a record win.
- * - Space: a container's bytes count until the container is removed; dead records are not
- *   compacted away yet (see the README).
+ * - Space: live records count as used; dead ones stay on disk until their container goes.
  *
  * @module
  */
