@@ -595,6 +595,12 @@ export class ChunkStore {
     this.#toCompact.add(container);
     this.#compacting ??= this.#compactAll().finally(() => {
       this.#compacting = undefined;
+      // One queued after the loop looked for the last time.
+      const [next] = this.#toCompact;
+      if (next !== undefined) {
+        this.#toCompact.delete(next);
+        this.#compactSoon(next);
+      }
     });
   }
 
