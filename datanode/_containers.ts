@@ -416,6 +416,7 @@ export class Containers {
   async #drain(): Promise<void> {
     this.#draining = true;
     try {
+      // Removing a container may queue the tombstones it carries out: loop until none is left.
       while (this.#queue.length > 0) {
         const batch = this.#queue;
         this.#queue = [];
@@ -424,6 +425,15 @@ export class Containers {
         } catch (error) {
           for (const pending of batch) pending.reject(error);
           // The container may now end in a torn record: what follows goes to a new one.
+          await this.#retireActive();
+        }
+        if (this.#queue.length > 0) continue;
+        // Replicas released while a batch was being written may have left the active
+        // container with nothing live (see `release`). One that never held a replica stays:
+        // it holds only tombstones, perhaps carried out of another, and would be carried on
+        // and on.
+        const state = this.#active && this.#states.get(this.#active.sequence);
+        if (state !== undefined && state.live <= 0 && state.idMin !== undefined) {
           await this.#retireActive();
         }
       }
