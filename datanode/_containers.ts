@@ -315,7 +315,6 @@ export class Containers {
     return { container, offset: offset + recordHeaderBytes, bytes };
   }
 
-  /** Appends a tombstone for `generation` of chunk `id` and marks its record dead. */
   /**
    * Marks a deleted replica's record dead and queues its tombstone, which goes to disk with the
    * next batch but is not fdatasynced for its own sake (deletes need not be durable; see the
@@ -374,7 +373,7 @@ export class Containers {
     return buffer;
   }
 
-  /** Stops appending: queued appends fail; the active container is closed. */
+  /** Stops appending: what is queued is written first, later appends fail, files are closed. */
   async close(): Promise<void> {
     this.#closed = true;
     // What is queued (tombstones nobody waits for, among others) is written first.
