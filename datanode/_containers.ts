@@ -107,6 +107,21 @@ interface Pending {
   reject: (error: unknown) => void;
 }
 
+/** The state of a container file of `bytes`, nothing in it counted yet. */
+function newState(path: string, bytes: number): ContainerState {
+  return {
+    path,
+    bytes,
+    live: 0,
+    liveBytes: 0,
+    fd: undefined,
+    removing: false,
+    tombstones: [],
+    idMin: undefined,
+    idMax: undefined,
+  };
+}
+
 /** Widens a container's range of chunk ids to hold `id`. */
 function widen(state: ContainerState, id: bigint): void {
   if (state.idMin === undefined || id < state.idMin) state.idMin = id;
@@ -491,17 +506,7 @@ export class Containers {
       await handle.close().catch(() => {});
       throw error;
     }
-    this.#states.set(sequence, {
-      path,
-      bytes: 0,
-      live: 0,
-      liveBytes: 0,
-      fd: undefined,
-      removing: false,
-      tombstones: [],
-      idMin: undefined,
-      idMax: undefined,
-    });
+    this.#states.set(sequence, newState(path, 0));
     this.#active = { sequence, handle, bytes: 0 };
     return this.#active;
   }
@@ -569,17 +574,7 @@ export class Containers {
   async #scan(sequence: number, replicas: Map<bigint, ContainerReplica>): Promise<void> {
     const path = join(this.#folder, containerName(sequence));
     const bytes = await readFile(path);
-    this.#states.set(sequence, {
-      path,
-      bytes: bytes.byteLength,
-      live: 0,
-      liveBytes: 0,
-      fd: undefined,
-      removing: false,
-      tombstones: [],
-      idMin: undefined,
-      idMax: undefined,
-    });
+    this.#states.set(sequence, newState(path, bytes.byteLength));
     let offset = 0;
     while (offset < bytes.byteLength) {
       const header = decodeHeader(bytes, offset);
