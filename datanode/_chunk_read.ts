@@ -207,17 +207,25 @@ function checkIdentity(meta: ChunkMeta, expected: ReplicaIdentity, what: string)
 function readSmallFile(path: string, fileBytes: number): Buffer {
   const fd = openSync(path, "r");
   try {
-    const buffer = Buffer.allocUnsafe(fileBytes);
-    let filled = 0;
-    while (filled < fileBytes) {
-      const bytesRead = readSync(fd, buffer, filled, fileBytes - filled, filled);
-      if (bytesRead === 0) break;
-      filled += bytesRead;
-    }
-    return filled === fileBytes ? buffer : buffer.subarray(0, filled);
+    return readAtSync(fd, fileBytes, 0);
   } finally {
     closeSync(fd);
   }
+}
+
+/**
+ * Reads `length` bytes at `position` of `fd` with blocking calls into a new buffer; fewer at
+ * the end of the file (a check of what they should hold then fails).
+ */
+export function readAtSync(fd: number, length: number, position: number): Buffer {
+  const buffer = Buffer.allocUnsafe(length);
+  let filled = 0;
+  while (filled < length) {
+    const bytesRead = readSync(fd, buffer, filled, length - filled, position + filled);
+    if (bytesRead === 0) break;
+    filled += bytesRead;
+  }
+  return filled === length ? buffer : buffer.subarray(0, filled);
 }
 
 /**

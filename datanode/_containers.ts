@@ -39,12 +39,13 @@
  *
  * @module
  */
-import { closeSync, openSync, readSync } from "node:fs";
+import { closeSync, openSync } from "node:fs";
 import { type FileHandle, mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { BigFsError, type Logger, syncFolder, writeAllParts, xxh64 } from "#protocol";
 import { isNotFound } from "./_chunk_layout.js";
 import { type ChunkMeta, decodeChunkFooter, decodeChunkMeta, footerBytes } from "./_chunk_meta.js";
+import { readAtSync } from "./_chunk_read.js";
 
 /** The folder of containers in a data folder. */
 export const containersFolderName = "containers";
@@ -383,9 +384,8 @@ export class Containers {
       throw error;
     }
     state.fd ??= openSync(state.path, "r");
-    const buffer = Buffer.allocUnsafe(place.bytes);
-    readFully(state.fd, buffer, place.offset);
-    return buffer;
+    // Short only if the container was cut under us: its metadata check then fails.
+    return readAtSync(state.fd, place.bytes, place.offset);
   }
 
   /** Stops appending: what is queued is written first, later appends fail, files are closed. */
@@ -615,16 +615,5 @@ export class Containers {
       }
       offset = end;
     }
-  }
-}
-
-function readFully(fd: number, buffer: Buffer, position: number): void {
-  let filled = 0;
-  while (filled < buffer.byteLength) {
-    const bytesRead = readSync(fd, buffer, filled, buffer.byteLength - filled, position + filled);
-    if (bytesRead === 0) {
-      throw new BigFsError("CHECKSUM_MISMATCH", `Container ends before the record at ${position}`);
-    }
-    filled += bytesRead;
   }
 }
