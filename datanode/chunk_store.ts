@@ -265,6 +265,14 @@ export class ChunkStore {
     return this.#finalisedBytes + this.#containers.liveBytes + this.#reservedBytes;
   }
 
+  /**
+   * Bytes on disk that containers hold but no live replica uses: deleted or replaced records
+   * (and torn tails), freed when their container is compacted or removed. Not in `usedBytes`.
+   */
+  get deadContainerBytes(): number {
+    return this.#containers.totalBytes - this.#containers.liveBytes;
+  }
+
   /** How many fdatasyncs of containers appends have run (many replicas share one). */
   get containerSyncs(): number {
     return this.#containers.syncs;

@@ -183,6 +183,7 @@ export class DataNode {
         activeTransfers: () => parts.runner.activeTransfers,
         scrubbedBytes: () => parts.scrubber?.bytesVerified,
         directIo: () => store.directIo,
+        deadContainerBytes: () => store.deadContainerBytes,
         directBytes: () => store.directBytes,
       });
     } catch (error) {

@@ -36,6 +36,8 @@ export interface DataNodeStatusSource {
   scrubbedBytes(): number | undefined;
   /** Whether chunk data bypasses the page cache (`O_DIRECT`). */
   directIo(): boolean;
+  /** Bytes of dead records containers still hold on disk. */
+  deadContainerBytes(): number;
   /** Bytes of chunk data written and read with direct I/O. */
   directBytes(): { written: number; read: number };
 }
@@ -82,6 +84,11 @@ export class DataNodeHttpStatus {
     gauge("bigfs_datanode_used_bytes", "Bytes of chunk data stored", () => source.usedBytes());
     gauge("bigfs_datanode_capacity_bytes", "Bytes of chunk data this DataNode may hold", () =>
       source.capacityBytes(),
+    );
+    gauge(
+      "bigfs_datanode_container_dead_bytes",
+      "Bytes on disk of deleted or replaced small replicas, freed when their container goes",
+      () => source.deadContainerBytes(),
     );
     gauge(
       "bigfs_datanode_direct_io",

@@ -130,9 +130,12 @@ test("deletes stay deleted across a restart; a container with nothing live is re
     kept.delete(id);
   }
   assert.not.ok(await store.delete(1n), "a second delete finds nothing");
-  // One in a container that stays: its tombstone keeps it deleted.
+  // One in a container that stays: its tombstone keeps it deleted, and its record is dead
+  // bytes on disk until the container goes.
+  const deadBefore = store.deadContainerBytes;
   assert.ok(await store.delete(8n));
   kept.delete(8n);
+  assert.ok(store.deadContainerBytes >= deadBefore + 3000, "the deleted record is dead bytes");
   const after = await containerFiles(folder);
   assert.not.ok(after.includes(before[0]!), "the first container is gone");
   await store.close();

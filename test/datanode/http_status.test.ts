@@ -90,6 +90,7 @@ test("/metrics counts chunk bytes written and read, requests, errors and stored 
     assert.is(metrics.value("bigfs_datanode_registrations_total"), 1);
     assert.is(metrics.value("bigfs_datanode_active_transfers", { kind: "write" }), 0);
     assert.is(metrics.value("bigfs_datanode_scrubbed_bytes_total"), 0);
+    assert.is(metrics.value("bigfs_datanode_container_dead_bytes"), 0);
   });
 });
 
