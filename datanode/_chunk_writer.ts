@@ -140,8 +140,9 @@ export class ChunkWriter {
   /**
    * Makes the replica durable and visible: appends `last` (the chunk's last piece, if the
    * caller kept it for this: it then goes to disk in the same call as the metadata) and the
-   * metadata, fdatasyncs the file, renames it into place, fsyncs the folder. Replaces an older
-   * generation.
+   * metadata, fdatasyncs the file, renames it into place, fsyncs the folder. A replica that
+   * is all in `last` (nothing written before) and small goes to a container instead, durable
+   * with the batch it joins. Replaces an older generation.
    */
   finalize(last?: ByteParts, options: ChunkWriteOptions = {}): Promise<ReplicaInfo> {
     return this.#enqueue(() => this.#finalize(last, options.xxh64));

@@ -152,18 +152,23 @@ function chunksOn(stats: AgentStat[], host: string): AgentStat["chunks"] {
   return stats.flatMap((stat) => stat.chunks).filter((c) => c.replicas.includes(idOf(host)));
 }
 
-/** The hosts that have a finalised replica of `chunk` on disk (a file, or contained), in order. */
-async function hostsStoring(chunk: AgentStat["chunks"][number]): Promise<string[]> {
-  const found: string[] = [];
+/** Each DataNode host's replicas on disk (files, or contained), as `<id>/<generation>` keys. */
+async function replicasByHost(): Promise<Map<string, Set<string>>> {
+  const byHost = new Map<string, Set<string>>();
   for (const host of datanodeHosts) {
     const replicas = await replicasOnDisk(join(workspace!.dir, host));
-    const stored = replicas.some(
-      (replica) =>
-        replica.chunkId === BigInt(chunk.id) && replica.generation === BigInt(chunk.generation),
-    );
-    if (stored) found.push(host);
+    byHost.set(host, new Set(replicas.map((r) => `${r.chunkId}/${r.generation}`)));
   }
-  return found;
+  return byHost;
+}
+
+/** The hosts that have a finalised replica of `chunk` on disk, in order. */
+function hostsStoring(
+  chunk: AgentStat["chunks"][number],
+  byHost: Map<string, Set<string>>,
+): string[] {
+  const key = `${BigInt(chunk.id)}/${BigInt(chunk.generation)}`;
+  return datanodeHosts.filter((host) => byHost.get(host)!.has(key));
 }
 
 /** Builds the hosts and starts the cluster on them. */
@@ -265,9 +270,14 @@ test("files put and got with the CLI from another host come back byte-exact, thr
   await put("/data/c.bin", randomBytes(10_000));
   await assertAllExact();
   const stats = await waitHealthy("every chunk healthy after the uploads");
+  const onDisk = await replicasByHost();
   for (const chunk of stats.flatMap((stat) => stat.chunks)) {
     assert.is(chunk.replicas.length, 3, `chunk ${chunk.id}`);
-    assert.equal(await hostsStoring(chunk), chunk.replicas.map(hostOf).sort(), `chunk ${chunk.id}`);
+    assert.equal(
+      hostsStoring(chunk, onDisk),
+      chunk.replicas.map(hostOf).sort(),
+      `chunk ${chunk.id}`,
+    );
   }
 });
 
@@ -292,14 +302,14 @@ test("the link comes back: the DataNode returns and the extra replicas are remov
   await virtualHosts().setLink("dn3", "up");
   await waitState("dn3", "live", healWithinMs);
   await waitHealthy("each chunk's replicas, and only they, on disk", async (stats) => {
-    for (const stat of stats) {
-      for (const chunk of stat.chunks) {
-        if (chunk.replicas.length !== stat.entry.replication) return false;
-        const storing = await hostsStoring(chunk);
-        if (storing.join() !== chunk.replicas.map(hostOf).sort().join()) return false;
-      }
-    }
-    return true;
+    const onDisk = await replicasByHost();
+    return stats.every((stat) =>
+      stat.chunks.every(
+        (chunk) =>
+          chunk.replicas.length === stat.entry.replication &&
+          hostsStoring(chunk, onDisk).join() === chunk.replicas.map(hostOf).sort().join(),
+      ),
+    );
   });
   const excessAfter = namenode!.lines.filter(
     (line) => line.msg === "deleting an excess replica",
