@@ -17,6 +17,11 @@ export interface ChunkFrame {
   bytes: Uint8Array;
   /** xxh64 of `bytes`. */
   xxh64: bigint;
+  /**
+   * Gives `bytes` back to the source for a later frame; call it once nothing reads them any
+   * more (the socket wrote them), or never. Absent when the bytes are not the source's to reuse.
+   */
+  release?: () => void;
 }
 
 /** One chunk of an upload, ready to send and to send again. */

@@ -117,6 +117,7 @@ export async function writeChunk(
         bytes: frame.bytes,
         xxh64: frame.xxh64,
         end: frame.offset + frame.bytes.byteLength === chunk.sizeBytes,
+        ...(frame.release ? { onWritten: frame.release } : {}),
       });
       sending.catch(() => {});
       await Promise.race([sending, failure]);

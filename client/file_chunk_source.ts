@@ -6,6 +6,11 @@
  * again rather than kept in memory for the whole of its first attempt (HDFS's client keeps
  * packets until they are acknowledged; a file can be read again for free).
  *
+ * Full frames are read into buffers that come back once the socket has written them
+ * ({@linkcode ChunkFrame.release}) and are read into again. A fresh buffer per frame cost a
+ * 1 GiB upload 46 full garbage collections, set off by the ArrayBuffer bytes alone, and about
+ * a sixth of the client's CPU; reused buffers also stay in the CPU cache.
+ *
  * The file's size is taken when the upload starts, and the file must not change while it is
  * uploaded: a pass that reads fewer bytes, or bytes whose xxh64 differs from the first pass's,
  * fails with a {@linkcode SourceError} rather than storing a chunk the first pass did not see.
@@ -13,6 +18,27 @@
 import type { FileHandle } from "node:fs/promises";
 import { Xxh64Stream, xxh64 } from "#protocol";
 import { type ChunkData, type ChunkFrame, SourceError } from "./chunk_source.js";
+
+/** Frame buffers kept for reuse by one upload, at most: 8 MiB with 256 KiB frames. */
+const framePoolMax = 32;
+
+/** Frame-sized buffers an upload's writes have given back, for its next reads. */
+class FramePool {
+  readonly frameBytes: number;
+  readonly #free: Buffer[] = [];
+
+  constructor(frameBytes: number) {
+    this.frameBytes = frameBytes;
+  }
+
+  take(): Buffer {
+    return this.#free.pop() ?? Buffer.allocUnsafeSlow(this.frameBytes);
+  }
+
+  give(bytes: Buffer): void {
+    if (this.#free.length < framePoolMax) this.#free.push(bytes);
+  }
+}
 
 /** A regular local file an upload reads from, and its size when the upload started. */
 export class FileSource {
@@ -32,7 +58,7 @@ export class FileSource {
 export class FileChunkSource {
   readonly #source: FileSource;
   readonly #chunkSizeBytes: number;
-  readonly #frameBytes: number;
+  readonly #pool: FramePool;
   #index = 0;
   #fileOffset = 0;
 
@@ -44,7 +70,7 @@ export class FileChunkSource {
     }
     this.#source = source;
     this.#chunkSizeBytes = chunkSizeBytes;
-    this.#frameBytes = frameBytes;
+    this.#pool = new FramePool(frameBytes);
   }
 
   /** Bytes of the chunks handed out so far. */
@@ -57,7 +83,7 @@ export class FileChunkSource {
     const remaining = this.#source.sizeBytes - this.#fileOffset;
     if (remaining <= 0) return undefined;
     const sizeBytes = Math.min(this.#chunkSizeBytes, remaining);
-    const chunk = new FileChunk(this.#source, this.#frameBytes, {
+    const chunk = new FileChunk(this.#source, this.#pool, {
       index: this.#index++,
       fileOffset: this.#fileOffset,
       sizeBytes,
@@ -77,16 +103,18 @@ class FileChunk implements ChunkData {
   readonly sizeBytes: number;
   readonly last: boolean;
   readonly #source: FileSource;
+  readonly #pool: FramePool;
   readonly #frameBytes: number;
   #xxh64: bigint | undefined;
 
   constructor(
     source: FileSource,
-    frameBytes: number,
+    pool: FramePool,
     fields: { index: number; fileOffset: number; sizeBytes: number; last: boolean },
   ) {
     this.#source = source;
-    this.#frameBytes = frameBytes;
+    this.#pool = pool;
+    this.#frameBytes = pool.frameBytes;
     this.index = fields.index;
     this.fileOffset = fields.fileOffset;
     this.sizeBytes = fields.sizeBytes;
@@ -111,7 +139,13 @@ class FileChunk implements ChunkData {
         const nextOffset = offset + this.#frameBytes;
         if (nextOffset < this.sizeBytes) reading = this.#readFrame(nextOffset);
         hasher.update(bytes);
-        yield { offset, bytes, xxh64: xxh64(bytes) };
+        const pooled = bytes.byteLength === this.#frameBytes;
+        yield {
+          offset,
+          bytes,
+          xxh64: xxh64(bytes),
+          ...(pooled ? { release: () => this.#pool.give(bytes) } : {}),
+        };
       }
     } finally {
       // A pass stopped early (its pipeline failed) leaves no read to fail unheard.
@@ -124,9 +158,11 @@ class FileChunk implements ChunkData {
     }
   }
 
-  /** The frame at `offset` within the chunk, in a buffer of its own. */
+  /** The frame at `offset` within the chunk, in a buffer of its own (a pooled one if full). */
   async #readFrame(offset: number): Promise<Buffer> {
-    const bytes = Buffer.allocUnsafeSlow(Math.min(this.#frameBytes, this.sizeBytes - offset));
+    const frameBytes = Math.min(this.#frameBytes, this.sizeBytes - offset);
+    const bytes =
+      frameBytes === this.#frameBytes ? this.#pool.take() : Buffer.allocUnsafeSlow(frameBytes);
     await this.#readFully(bytes, this.fileOffset + offset);
     return bytes;
   }

@@ -62,6 +62,12 @@ export interface DataToSend {
   xxh64: bigint;
   /** True on the last frame of the stream. */
   end?: boolean;
+  /**
+   * Called once the socket has handed `bytes` to the kernel, so the caller may reuse their
+   * buffer. Never called when the frame is not written (the connection closed first): the
+   * buffer is then left to the garbage collector.
+   */
+  onWritten?: () => void;
 }
 
 /** A request the peer sent us, as a handler sees it. */
@@ -490,6 +496,7 @@ export class Connection {
     });
     return this.#write(
       data.bytes instanceof Uint8Array ? [header, data.bytes] : [header, ...data.bytes],
+      data.onWritten,
     );
   }
 
@@ -510,20 +517,20 @@ export class Connection {
    * Writes at once when the socket is not full, without an async function's frame and
    * promise per frame (every request and response passes here); otherwise after `drain`.
    */
-  #write(parts: Uint8Array[]): Promise<void> {
-    if (this.#drain !== undefined) return this.#writeAfterDrain(parts);
+  #write(parts: Uint8Array[], onWritten?: () => void): Promise<void> {
+    if (this.#drain !== undefined) return this.#writeAfterDrain(parts, onWritten);
     if (this.#closedError) return Promise.reject(this.#closedError);
-    this.#writeNow(parts);
+    this.#writeNow(parts, onWritten);
     return written;
   }
 
-  async #writeAfterDrain(parts: Uint8Array[]): Promise<void> {
+  async #writeAfterDrain(parts: Uint8Array[], onWritten?: () => void): Promise<void> {
     while (this.#drain) await this.#drain;
     if (this.#closedError) throw this.#closedError;
-    this.#writeNow(parts);
+    this.#writeNow(parts, onWritten);
   }
 
-  #writeNow(parts: Uint8Array[]): void {
+  #writeNow(parts: Uint8Array[], onWritten?: () => void): void {
     const socket = this.#socket;
     if (!this.#corked) {
       this.#corked = true;
@@ -531,7 +538,12 @@ export class Connection {
       process.nextTick(this.#uncork);
     }
     let writable = true;
-    for (const part of parts) writable = socket.write(part);
+    const last = parts.length - 1;
+    for (let index = 0; index < last; index++) writable = socket.write(parts[index]!);
+    // The stream calls back in order, once the kernel has the bytes (or with an error once it
+    // never will): either way, no later write reads the caller's buffer.
+    writable =
+      onWritten === undefined ? socket.write(parts[last]!) : socket.write(parts[last]!, onWritten);
     if (!writable && !this.#drain) {
       this.#drain = new Promise<void>((resolve) => {
         const done = () => {

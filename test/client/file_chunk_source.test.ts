@@ -153,4 +153,43 @@ test("a file cut short while it is uploaded fails with a SourceError", async () 
   });
 });
 
+test("a full frame's buffer, once released, is read into again; one not released is kept", async () => {
+  const bytes = randomBytes(12_000);
+  await withFile(bytes, async (file) => {
+    const source = new FileChunkSource(file, 6_000, 1_500);
+    const [first, second] = await allChunks(source);
+    const kept = await framesOf(first!);
+    // Every frame of a 6,000-byte chunk is full; none released: four buffers of their own.
+    assert.ok(kept.every((frame) => frame.release !== undefined));
+    assert.is(new Set(kept.map((frame) => frame.bytes.buffer)).size, 4);
+    kept[0]!.release!();
+    const later = await framesOf(second!);
+    // The one buffer given back went to a frame of the next chunk, read from that chunk's place.
+    const reused = later.filter((frame) => frame.bytes.buffer === kept[0]!.bytes.buffer);
+    assert.is(reused.length, 1);
+    for (const frame of later) {
+      assert.ok(
+        Buffer.from(frame.bytes).equals(bytes.subarray(6_000 + frame.offset, 7_500 + frame.offset)),
+      );
+    }
+    // The frames still held were not read into.
+    for (const frame of kept.slice(1)) {
+      assert.ok(
+        Buffer.from(frame.bytes).equals(bytes.subarray(frame.offset, frame.offset + 1_500)),
+      );
+    }
+  });
+});
+
+test("a short frame (a chunk's end) is not pooled", async () => {
+  await withFile(randomBytes(4_000), async (file) => {
+    const chunk = (await new FileChunkSource(file, 4_000, 1_500).next())!;
+    const frames = await framesOf(chunk);
+    assert.equal(
+      frames.map((frame) => frame.release !== undefined),
+      [true, true, false],
+    );
+  });
+});
+
 test.run();

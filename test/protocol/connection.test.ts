@@ -286,6 +286,44 @@ test("chunk data streams both ways inside a request, in order", async () => {
   }
 });
 
+test("a DATA frame's onWritten is called once the socket wrote its bytes, once per frame", async () => {
+  let receivedBytes = 0;
+  const { server, client } = await pair(async (request) => {
+    for await (const item of request.items) {
+      if (item.kind !== 5) continue;
+      receivedBytes += item.bytes.byteLength;
+      if (item.end) break;
+    }
+    return { stored: ["dn-1"], size: receivedBytes, xxh64: 0n };
+  });
+  try {
+    const write = await client.open("WRITE_CHUNK", {
+      chunkId: 44n,
+      generation: 1n,
+      token: new Uint8Array(58),
+      downstream: [],
+    });
+    const written: number[] = [];
+    for (let index = 0; index < 4; index++) {
+      const bytes = Buffer.alloc(256 * 1024, index);
+      await write.sendData({
+        chunkId: 44n,
+        offset: BigInt(index * bytes.byteLength),
+        bytes,
+        xxh64: xxh64(bytes),
+        end: index === 3,
+        onWritten: () => written.push(index),
+      });
+    }
+    assert.is((await write.response).size, 4 * 256 * 1024);
+    await waitFor(() => written.length === 4, 5_000, { what: "every frame's onWritten" });
+    assert.equal(written, [0, 1, 2, 3]);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
 test("a slow reader makes the writer wait for drain instead of buffering without bound", async () => {
   const streamBufferBytesMax = 1024 * 1024;
   let handlerRequest: IncomingRequest | undefined;
