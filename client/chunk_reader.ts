@@ -134,7 +134,11 @@ export async function readReplica(
         }
       }
       if (options.onData === undefined) pieces.push(...item.parts);
-      else await options.onData(got, item.parts);
+      else {
+        await options.onData(got, item.parts);
+        // Written: the socket may read into these bytes' buffer again.
+        item.release?.();
+      }
       got += item.byteLength;
       if (item.end) break;
     }

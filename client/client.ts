@@ -4,7 +4,13 @@
  */
 import { randomBytes } from "node:crypto";
 import type { Readable, Writable } from "node:stream";
-import { ConnectionPool, createLogger, type Logger, type ResponseOf } from "#protocol";
+import {
+  ConnectionPool,
+  createLogger,
+  type Logger,
+  ReceiveBuffers,
+  type ResponseOf,
+} from "#protocol";
 import { FileReader } from "./file_reader.js";
 import { type UploadContext, uploadFile } from "./file_writer.js";
 import { LeaseRenewer } from "./lease_renewer.js";
@@ -59,6 +65,9 @@ export class BigFsClient {
       secret: options.secret,
       role: "client",
       logger: this.#logger,
+      // A download releases each frame once written to its file: DataNodes' bytes land in
+      // reused buffers, not a fresh ArrayBuffer per socket read (`receive_buffers.ts`).
+      receiveBuffers: new ReceiveBuffers(),
     });
     this.#leases = new LeaseRenewer({
       intervalMs: options.leaseRenewIntervalMs ?? clientDefaults.leaseRenewIntervalMs,

@@ -50,6 +50,7 @@ import {
   type ResponseOf,
   type StreamMessageOf,
 } from "./messages.js";
+import type { SocketReceiver } from "./receive_buffers.js";
 import { StreamQueue } from "./stream_queue.js";
 
 /** Chunk bytes to send in one DATA frame. */
@@ -120,6 +121,11 @@ export interface ConnectionOptions {
   leftover?: Uint8Array[];
   /** Told the payload bytes of every DATA frame received or sent, for metrics. */
   onDataBytes?: (direction: "received" | "sent", bytes: number) => void;
+  /**
+   * The socket reads into reused buffers (`receive_buffers.ts`, set up by `dial`): DATA
+   * frames then carry a `release`, and control frames are decoded from copies.
+   */
+  receiver?: SocketReceiver;
 }
 
 /** Options for one request. */
@@ -301,9 +307,12 @@ export class Connection {
     this.#options = options;
     this.remote = options.remote ?? `${socket.remoteAddress}:${socket.remotePort}`;
     this.#nextRequestId = options.initiator ? 1 : 2;
-    this.#decoder = new FrameDecoder(
-      options.payloadBytesMax === undefined ? {} : { payloadBytesMax: options.payloadBytesMax },
-    );
+    this.#decoder = new FrameDecoder({
+      ...(options.payloadBytesMax === undefined
+        ? {}
+        : { payloadBytesMax: options.payloadBytesMax }),
+      copyControlPayloads: options.receiver !== undefined,
+    });
     socket.setNoDelay(true);
     socket.on("data", (bytes: Buffer) => this.#onBytes(bytes));
     socket.on("error", (error) => {
@@ -591,6 +600,12 @@ export class Connection {
   #onBytes(bytes: Uint8Array): void {
     if (this.#closedError) return;
     const { frames, error } = this.#decoder.push(bytes);
+    const receiver = this.#options.receiver;
+    if (receiver !== undefined) {
+      for (const frame of frames)
+        if (frame.kind === FrameKind.DATA) frame.release = receiver.hold(frame);
+      receiver.decoderHolds(this.#decoder.pieces);
+    }
     for (const frame of frames) {
       if (this.#closedError) return;
       this.#onFrame(frame);

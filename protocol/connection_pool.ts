@@ -12,6 +12,7 @@ import { dial } from "./dial.js";
 import { BigFsError } from "./errors.js";
 import type { PeerRoleName } from "./handshake.js";
 import type { Logger } from "./logger.js";
+import type { ReceiveBuffers } from "./receive_buffers.js";
 
 /** Options for {@linkcode ConnectionPool}. */
 export interface ConnectionPoolOptions {
@@ -26,6 +27,8 @@ export interface ConnectionPoolOptions {
   /** An unused connection closes after this long; default 60 s. */
   idleTimeoutMs?: number;
   logger?: Logger;
+  /** Reused read buffers for every connection (see `DialOptions.receiveBuffers`). */
+  receiveBuffers?: ReceiveBuffers;
 }
 
 const addressPattern = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/;
@@ -81,6 +84,7 @@ export class ConnectionPool {
       peerName: this.#options.peerName ?? "datanode",
       connectTimeoutMs: this.#options.connectTimeoutMs ?? 5_000,
       idleTimeoutMs: this.#options.idleTimeoutMs ?? 60_000,
+      ...(this.#options.receiveBuffers ? { receiveBuffers: this.#options.receiveBuffers } : {}),
     });
     this.#connections.set(address, connecting);
     connecting.then(

@@ -6,9 +6,11 @@ import { connect as connectTcp } from "node:net";
 import { Connection, type ConnectionOptions } from "./connection.js";
 import { BigFsError } from "./errors.js";
 import { initiateHandshake, type PeerRoleName } from "./handshake.js";
+import type { ReceiveBuffers } from "./receive_buffers.js";
 
 /** Options for {@linkcode dial}. */
-export interface DialOptions extends Omit<ConnectionOptions, "initiator" | "remote" | "leftover"> {
+export interface DialOptions
+  extends Omit<ConnectionOptions, "initiator" | "remote" | "leftover" | "receiver"> {
   /** The cluster secret. */
   secret: Uint8Array;
   /** Our role in the handshake. */
@@ -17,6 +19,11 @@ export interface DialOptions extends Omit<ConnectionOptions, "initiator" | "remo
   connectTimeoutMs?: number;
   /** Names the peer in messages, such as `"namenode"`; the address is added. */
   peerName?: string;
+  /**
+   * Read into these reused buffers instead of a fresh one per read: for a peer that sends
+   * bulk data whose frames the caller releases (`receive_buffers.ts`).
+   */
+  receiveBuffers?: ReceiveBuffers;
 }
 
 /** Connects and authenticates to `host:port`. Fails with `UNAVAILABLE`, `AUTH_FAILED`, ... */
@@ -27,7 +34,14 @@ export async function dial(
   const where = `${address.host.includes(":") ? `[${address.host}]` : address.host}:${address.port}`;
   const remote = options.peerName ? `${options.peerName} ${where}` : where;
   const timeoutMs = options.connectTimeoutMs ?? 10_000;
-  const socket = connectTcp({ host: address.host, port: address.port, noDelay: true });
+  const receiver = options.receiveBuffers?.receiver();
+  const socket = connectTcp({
+    host: address.host,
+    port: address.port,
+    noDelay: true,
+    ...(receiver === undefined ? {} : { onread: receiver.onread }),
+  });
+  receiver?.attach(socket);
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => {
       socket.destroy();
@@ -60,5 +74,13 @@ export async function dial(
     remote,
     timeoutMs,
   });
-  return new Connection(socket, { ...options, initiator: true, remote, leftover });
+  receiver?.shareViews();
+  const { receiveBuffers: _, ...connectionOptions } = options;
+  return new Connection(socket, {
+    ...connectionOptions,
+    initiator: true,
+    remote,
+    leftover,
+    ...(receiver === undefined ? {} : { receiver }),
+  });
 }

@@ -103,6 +103,12 @@ export interface DataFrame {
   readonly byteLength: number;
   /** The data bytes as one view (joined from `parts` on first use when there are several). */
   readonly bytes: Uint8Array;
+  /**
+   * Present when `parts` are views of reused receive buffers (`receive_buffers.ts`): the
+   * consumer calls it once it no longer reads them, and the buffers may then be read into
+   * again. Idempotent. Not calling it is safe: the buffers are then not reused.
+   */
+  release?: () => void;
 }
 
 /** Any decoded frame. */

@@ -25,6 +25,11 @@ import type { Schema } from "./schema.js";
 export interface FrameDecoderOptions {
   /** Largest payload accepted, in bytes; default 16 MiB. */
   payloadBytesMax?: number;
+  /**
+   * Decode control payloads from a copy, so no decoded value points into the bytes pushed:
+   * for a socket whose read buffers are reused (`receive_buffers.ts`). Default false.
+   */
+  copyControlPayloads?: boolean;
 }
 
 /** What one call to {@linkcode FrameDecoder.push} produced. */
@@ -50,6 +55,7 @@ function protocolError(detail: string): BigFsError {
 /** Turns a byte stream into frames. */
 export class FrameDecoder {
   readonly #payloadBytesMax: number;
+  readonly #copyControlPayloads: boolean;
   #pieces: Uint8Array[] = [];
   #bufferedBytes = 0;
   #header: PendingHeader | undefined;
@@ -57,6 +63,12 @@ export class FrameDecoder {
 
   constructor(options: FrameDecoderOptions = {}) {
     this.#payloadBytesMax = options.payloadBytesMax ?? payloadBytesMaxDefault;
+    this.#copyControlPayloads = options.copyControlPayloads ?? false;
+  }
+
+  /** The bytes received but not yet part of a complete frame, as views of what was pushed. */
+  get pieces(): readonly Uint8Array[] {
+    return this.#pieces;
   }
 
   /** Bytes received but not yet part of a complete frame. */
@@ -97,7 +109,7 @@ export class FrameDecoder {
               this.#take(dataHeaderBytes),
               this.#takeParts(header.payloadBytes - dataHeaderBytes),
             )
-          : this.#decodePayload(header, this.#take(header.payloadBytes));
+          : this.#decodePayload(header, this.#takeControl(header.payloadBytes));
       if (frame instanceof BigFsError) return this.#fail(frames, frame);
       frames.push(frame);
     }
@@ -132,6 +144,13 @@ export class FrameDecoder {
       else this.#pieces[0] = piece.subarray(used);
     }
     return joined;
+  }
+
+  /** Removes a control payload: a copy when the options ask for one, else as #take does. */
+  #takeControl(count: number): Uint8Array {
+    const inOnePiece = (this.#pieces[0]?.byteLength ?? 0) >= count;
+    const payload = this.#take(count);
+    return this.#copyControlPayloads && inOnePiece ? new Uint8Array(payload) : payload;
   }
 
   /** Removes `count` buffered bytes as views of the pieces they sit in: no copy. */
@@ -278,6 +297,8 @@ class ReceivedDataFrame implements DataFrame {
   readonly end: boolean;
   readonly parts: readonly Uint8Array[];
   readonly byteLength: number;
+  /** Set by a connection reading into reused buffers; an own property only then. */
+  declare release?: () => void;
   #joined: Uint8Array | undefined;
 
   constructor(
