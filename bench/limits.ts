@@ -56,6 +56,8 @@ export interface LimitsOptions {
   sizeBytes: number;
   replication: number;
   repeat: number;
+  /** Untimed runs of (a), (a′) and (b) before the measured ones. */
+  warmup: number;
   walDurationMs: number;
   walBatch: number;
   walRecordBytes: number;
@@ -193,28 +195,21 @@ export async function measureLimits(
     const copySamples: number[] = [];
     const directSamples: number[] = [];
     const loopbackSamples: number[] = [];
-    for (let run = 1; run <= options.repeat; run++) {
-      options.onStage?.(
-        `limits (a) disk copy into ${options.replication} files ${run}/${options.repeat}`,
-      );
-      copySamples.push(
-        mibPerSecond(
-          options.sizeBytes,
-          diskCopyMs(options.sourcePath, scratch, options.replication, false)!,
-        ),
-      );
-      options.onStage?.(
-        `limits (a′) disk copy into ${options.replication} files, O_DIRECT ${run}/${options.repeat}`,
-      );
+    // Warm-up runs first (run ≤ 0), measured like the others but not kept.
+    for (let run = 1 - options.warmup; run <= options.repeat; run++) {
+      const counted = run >= 1;
+      const of = counted ? `${run}/${options.repeat}` : "warm-up";
+      options.onStage?.(`limits (a) disk copy into ${options.replication} files ${of}`);
+      const copyMs = diskCopyMs(options.sourcePath, scratch, options.replication, false)!;
+      if (counted) copySamples.push(mibPerSecond(options.sizeBytes, copyMs));
+      options.onStage?.(`limits (a′) disk copy into ${options.replication} files, O_DIRECT ${of}`);
       const directMs = diskCopyMs(options.sourcePath, scratch, options.replication, true);
-      if (directMs !== undefined) directSamples.push(mibPerSecond(options.sizeBytes, directMs));
-      options.onStage?.(`limits (b) file → loopback socket → file ${run}/${options.repeat}`);
-      loopbackSamples.push(
-        mibPerSecond(
-          options.sizeBytes,
-          await loopbackMs(options.sourcePath, join(scratch, "received")),
-        ),
-      );
+      if (counted && directMs !== undefined) {
+        directSamples.push(mibPerSecond(options.sizeBytes, directMs));
+      }
+      options.onStage?.(`limits (b) file → loopback socket → file ${of}`);
+      const loopback = await loopbackMs(options.sourcePath, join(scratch, "received"));
+      if (counted) loopbackSamples.push(mibPerSecond(options.sizeBytes, loopback));
     }
     options.onStage?.("limits (c) write-ahead log appends");
     const wal = walAppendsPerSecond(join(scratch, "wal"), options);
@@ -236,6 +231,7 @@ export async function measureLimits(
         sizeBytes: options.sizeBytes,
         replication: options.replication,
         repeat: options.repeat,
+        warmup: options.warmup,
         walRecordBytes: options.walRecordBytes,
         walBatch: options.walBatch,
         smallFiles: options.smallFiles,

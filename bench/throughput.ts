@@ -32,6 +32,8 @@ export interface ThroughputOptions {
   files: number;
   concurrency: number;
   repeat: number;
+  /** Untimed runs before the measured ones. */
+  warmup: number;
   replication: number;
   chunkSizeBytes?: number;
   progress: Progress;
@@ -157,6 +159,7 @@ function settingsOf(options: ThroughputOptions): ScenarioReport["settings"] {
     sizeBytes: options.sizeBytes,
     concurrency: options.concurrency,
     repeat: options.repeat,
+    warmup: options.warmup,
     replication: options.replication,
     ...(options.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: options.chunkSizeBytes }),
   };
@@ -172,6 +175,9 @@ export async function runWrite(
   const samples: number[] = [];
   const datanodes = datanodePids(cluster);
   const datanodePeaks: number[] = [];
+  for (let run = 1; run <= options.warmup; run++) {
+    await writeOnce(cluster, options, `write: warm-up ${run}/${options.warmup}, not counted`);
+  }
   for (let run = 1; run <= options.repeat; run++) {
     const { durationMs, peakBytes } = await writeOnce(
       cluster,
@@ -243,8 +249,11 @@ export async function runRead(
 ): Promise<ScenarioReport> {
   await ensureFiles(cluster, options);
   const samples: number[] = [];
-  for (let run = 1; run <= options.repeat; run++) {
-    options.progress.stage(`read ${run}/${options.repeat}`);
+  // Warm-up runs first (run ≤ 0), timed like the others but not kept.
+  for (let run = 1 - options.warmup; run <= options.repeat; run++) {
+    options.progress.stage(
+      run >= 1 ? `read ${run}/${options.repeat}` : "read: warm-up, not counted",
+    );
     const progressOf = transferProgress(options);
     const durationMs = await withClients(
       cluster,
@@ -261,7 +270,7 @@ export async function runRead(
         return elapsedMs(startMs);
       },
     );
-    samples.push(mibPerSecond(options.files * options.sizeBytes, durationMs));
+    if (run >= 1) samples.push(mibPerSecond(options.files * options.sizeBytes, durationMs));
     await Promise.all(
       Array.from({ length: options.files }, (_, index) =>
         rm(join(options.scratchDir, `read-${index}`), { force: true }),

@@ -107,6 +107,14 @@ test("bigfs-bench all --quick --json completes and reports every scenario with p
   } else {
     assert.match(limits.notes?.join("; ") ?? "", /O_DIRECT/);
   }
+  // Each throughput figure and its ceiling say how many untimed runs came first; the samples
+  // are the counted runs only.
+  for (const scenario of ["limits", "write", "read"] as const) {
+    const scenarioReport = report.scenarios[scenario]!;
+    assert.is(scenarioReport.settings.warmup, 1, `${scenario}.settings.warmup`);
+  }
+  assert.is(report.scenarios.write!.results.throughput!.samples?.length, 1);
+  assert.is(report.scenarios.read!.results.throughput!.samples?.length, 1);
   // The NameNode has a replication monitor, so a dead DataNode's chunks must come back.
   assert.is(
     report.scenarios.recovery?.recovered,
