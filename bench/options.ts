@@ -49,7 +49,8 @@ export const benchFlags = {
     flag: "warmup",
     type: "integer",
     min: 0,
-    description: "untimed runs first, of write, read and the ceilings (a), (a′), (b)",
+    description:
+      "untimed runs first: of write, read, ceilings (a), (a′), (b); of a quarter of small's files",
   },
   smallFiles: { flag: "small-files", type: "integer", min: 1, description: "files for small" },
   smallSize: { flag: "small-size", type: "size", description: "bytes per small file" },
@@ -125,7 +126,7 @@ export interface BenchSettings {
   ioFiles: number;
   concurrency: number;
   repeat: number;
-  /** Untimed runs before the measured ones, of write, read and the (a), (a′), (b) ceilings. */
+  /** Untimed runs first: of write, read, the (a), (a′), (b) ceilings, a quarter of small's files. */
   warmup: number;
   smallFiles: number;
   smallSizeBytes: number;

@@ -186,6 +186,7 @@ async function runScenario(
     case "small":
       return runSmallFiles(cluster, {
         files: settings.smallFiles,
+        warmup: settings.warmup,
         sizeBytes: settings.smallSizeBytes,
         concurrency: settings.smallConcurrency,
         replication: settings.replication,

@@ -113,6 +113,7 @@ test("bigfs-bench all --quick --json completes and reports every scenario with p
     const scenarioReport = report.scenarios[scenario]!;
     assert.is(scenarioReport.settings.warmup, 1, `${scenario}.settings.warmup`);
   }
+  assert.is(report.scenarios.small!.settings.warmupFiles, 10, "small: a quarter of 40 files");
   assert.is(report.scenarios.write!.results.throughput!.samples?.length, 1);
   assert.is(report.scenarios.read!.results.throughput!.samples?.length, 1);
   // The NameNode has a replication monitor, so a dead DataNode's chunks must come back.
