@@ -138,7 +138,7 @@ export {
   type StreamMessageOf,
 } from "./messages.js";
 export { DaemonMetrics, type DaemonMetricsOptions, readGauge } from "./metrics.js";
-export { ReceiveBuffers, SocketReceiver } from "./receive_buffers.js";
+export { ReceiveBuffers, readBytesMax, SocketReceiver } from "./receive_buffers.js";
 export { type Routes, route } from "./router.js";
 export * as schema from "./schema.js";
 export { loadSecret } from "./secret.js";

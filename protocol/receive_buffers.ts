@@ -5,8 +5,8 @@
  * 64 KiB for every read. A download at 500 MiB/s makes thousands a second, and V8 counts their
  * bytes against the heap: a 1 GiB `get` ran 31 full mark-compacts, and garbage collection took
  * about a sixth of the client's CPU. With Node's `onread` option the socket reads instead into
- * slabs of 1 MiB that we hand it, each read into the free rest of the current slab; the bytes
- * are passed on as views, uncopied, as before.
+ * slabs of 1 MiB that we hand it, each read (at most 256 KiB) into the free rest of the current
+ * slab; the bytes are passed on as views, uncopied, as before.
  *
  * A slab goes back to the pool only when all three hold:
  * 1. the socket reads into a newer slab;
@@ -27,6 +27,11 @@ import type { DataFrame } from "./frame.js";
 export const slabBytesDefault = 1024 * 1024;
 /** A slab with less room than this left is retired: a read wants room for a TCP window's worth. */
 const readRoomMin = 64 * 1024;
+/**
+ * Most bytes one read takes. A socket paused because its stream queue is full has read one
+ * read too many (Node's own reads take 64 KiB): this keeps that overshoot at 256 KiB.
+ */
+export const readBytesMax = 256 * 1024;
 /** Free slabs kept for reuse, at most. */
 const keptSlabsMax = 16;
 
@@ -185,7 +190,7 @@ export class SocketReceiver {
       slab = this.#buffers.take();
       this.#current = slab;
     }
-    return slab.bytes.subarray(slab.used);
+    return slab.bytes.subarray(slab.used, slab.used + readBytesMax);
   }
 
   #onRead(bytes: number, buffer: Uint8Array): boolean {

@@ -16,8 +16,10 @@ import {
   listen,
   Messages,
   ReceiveBuffers,
+  readBytesMax,
   xxh64,
 } from "#protocol";
+import { waitFor } from "../helpers/wait.js";
 
 const secret = Buffer.from("receive-buffers-test-secret-0123");
 const frameCount = 64;
@@ -126,6 +128,75 @@ test("frames larger than a buffer arrive intact: a buffer the decoder still read
   // Each 300 KiB frame spans three or four 128 KiB slabs: the first ones are retired while
   // the decoder still holds their bytes, waiting for the rest of the frame.
   await readKeepingEveryEighth(300 * 1024);
+});
+
+test("a client reading into reused buffers stops reading while its stream queue is full", async () => {
+  const streamBufferBytesMax = 1024 * 1024;
+  const frameBytes = 64 * 1024;
+  const totalBytes = 128 * 1024 * 1024;
+  let serverSide: Connection | undefined;
+  let sentBytes = 0;
+  const listening = await listen({
+    port: 0,
+    secret,
+    role: "datanode",
+    onConnection: (connection) => {
+      serverSide = connection;
+    },
+    handler: async (request) => {
+      const bytes = Buffer.alloc(frameBytes, 9);
+      const checksum = xxh64(bytes);
+      while (sentBytes < totalBytes) {
+        await request.sendData({
+          chunkId: 7n,
+          offset: BigInt(sentBytes),
+          bytes,
+          xxh64: checksum,
+          end: sentBytes + frameBytes >= totalBytes,
+        });
+        sentBytes += frameBytes;
+      }
+      return { bytesSent: totalBytes };
+    },
+  });
+  const client = await dial(listening.address, {
+    secret,
+    role: "client",
+    receiveBuffers: new ReceiveBuffers(),
+    streamBufferBytesMax,
+  });
+  try {
+    const read = await client.open("READ_CHUNK", {
+      chunkId: 7n,
+      generation: 1n,
+      token: new Uint8Array(58),
+      offset: 0,
+      length: totalBytes,
+    });
+    await waitFor(() => serverSide?.waitingForDrain, 20_000, {
+      what: "the server to wait for the client to read",
+    });
+    // The socket stopped reading: the sender is held back long before the whole stream.
+    assert.ok(sentBytes < 48 * 1024 * 1024, `server ran ahead by ${sentBytes} bytes`);
+    // Over its bound by at most the one read that took it there, and the frame it finished.
+    assert.ok(
+      read.items.bufferedBytes <= streamBufferBytesMax + readBytesMax + frameBytes,
+      `client queued ${read.items.bufferedBytes} bytes`,
+    );
+    let received = 0;
+    for await (const item of read.items) {
+      if (item.kind !== FrameKind.DATA) continue;
+      assert.is(xxh64(item.parts), item.xxh64);
+      received += item.byteLength;
+      item.release!();
+      if (item.end) break;
+    }
+    assert.is(received, totalBytes);
+    await read.response;
+  } finally {
+    client.close();
+    await listening.close();
+  }
 });
 
 test("frames of a connection without reused buffers carry no release", async () => {
