@@ -32,6 +32,9 @@ import {
 import { createRangeStream } from "./read_stream.js";
 import { createUploadStream } from "./write_stream.js";
 
+/** Receive slabs shared by every client of this process: one pool of free slabs, not one each. */
+const receiveBuffers = new ReceiveBuffers();
+
 /**
  * A connection to a BigFS cluster.
  *
@@ -67,7 +70,7 @@ export class BigFsClient {
       logger: this.#logger,
       // A download releases each frame once written to its file: DataNodes' bytes land in
       // reused buffers, not a fresh ArrayBuffer per socket read (`receive_buffers.ts`).
-      receiveBuffers: new ReceiveBuffers(),
+      receiveBuffers,
     });
     this.#leases = new LeaseRenewer({
       intervalMs: options.leaseRenewIntervalMs ?? clientDefaults.leaseRenewIntervalMs,
