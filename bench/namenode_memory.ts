@@ -16,7 +16,7 @@ import type { DaemonProcess } from "./daemon_process.js";
 import { startNamenodeProcess } from "./local_cluster.js";
 import { NamenodeConnections, timedOps } from "./namenode_load.js";
 import type { Progress } from "./progress.js";
-import type { BenchResult } from "./result.js";
+import { type BenchResult, withTarget } from "./result.js";
 import { elapsedMs } from "./stats.js";
 
 /** NameNode flags for the bench's own NameNode: no safe mode wait; checkpoints as default. */
@@ -144,6 +144,8 @@ export async function measureNamenodeMemory(
 
   const files = options.files;
   const perFile = (bytes: number) => bytes / files;
+  // The targets are stated for a million files; a smaller run shows them, unjudged.
+  const atAMillion = files >= 1_000_000;
   return {
     running: afterStop.process,
     results: {
@@ -153,18 +155,24 @@ export async function measureNamenodeMemory(
         value: rssAfterBytes,
         unit: "bytes",
       },
-      bytesPerFile: {
-        label: "resident memory per one-chunk file (growth ÷ files)",
-        value: perFile(rssAfterBytes - rssBeforeBytes),
-        unit: "bytes",
-        target: "≤ 1,024 bytes (at 1M files)",
-      },
-      replayRestart: {
-        label: `restart after kill -9: newest image + edit log since (${files} files)`,
-        value: afterKill.durationMs,
-        unit: "ms",
-        target: "≤ 10 s (at 1M files)",
-      },
+      bytesPerFile: withTarget(
+        {
+          label: "resident memory per one-chunk file (growth ÷ files)",
+          value: perFile(rssAfterBytes - rssBeforeBytes),
+          unit: "bytes",
+        },
+        "≤ 1,024 bytes (at 1M files)",
+        { atMost: 1_024, applies: atAMillion },
+      ),
+      replayRestart: withTarget(
+        {
+          label: `restart after kill -9: newest image + edit log since (${files} files)`,
+          value: afterKill.durationMs,
+          unit: "ms",
+        },
+        "≤ 10 s (at 1M files)",
+        { atMost: 10_000, applies: atAMillion },
+      ),
       rssAfterReplay: {
         label: "NameNode resident memory after replay",
         value: rssAfterReplayBytes,
@@ -175,12 +183,15 @@ export async function measureNamenodeMemory(
         value: stopMs,
         unit: "ms",
       },
-      imageRestart: {
-        label: `restart after SIGTERM: image load (${files} files)`,
-        value: afterStop.durationMs,
-        unit: "ms",
-        target: "≤ 10 s (at 1M files)",
-      },
+      imageRestart: withTarget(
+        {
+          label: `restart after SIGTERM: image load (${files} files)`,
+          value: afterStop.durationMs,
+          unit: "ms",
+        },
+        "≤ 10 s (at 1M files)",
+        { atMost: 10_000, applies: atAMillion },
+      ),
       rssAfterImage: {
         label: "NameNode resident memory after image load",
         value: rssAfterImageBytes,

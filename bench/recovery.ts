@@ -15,7 +15,7 @@ import { formatSize } from "#protocol";
 import { generatedStream } from "./generated_data.js";
 import type { BenchCluster } from "./local_cluster.js";
 import type { Progress } from "./progress.js";
-import { compared, type ScenarioReport } from "./result.js";
+import { compared, type ScenarioReport, withTarget } from "./result.js";
 import { mibPerSecond, runPool } from "./stats.js";
 
 /** Options for {@linkcode runRecovery}. */
@@ -201,12 +201,13 @@ export async function runRecovery(
           unit: "ms",
         },
         total: { label: "kill -9 → full replication", value: recoveredMs - killedMs, unit: "ms" },
-        rate: compared(
-          { ...rate, target: "≥ 0.5 of ceiling (a)" },
-          {
+        rate: withTarget(
+          compared(rate, {
             label: `(a) disk copy into ${options.replication} files`,
             value: options.diskCopyMiBps,
-          },
+          }),
+          "≥ 0.5 of ceiling (a)",
+          { atLeast: 0.5, ofCeiling: true },
         ),
         ...(options.diskCopyDirectMiBps !== undefined && {
           rateDirect: compared(

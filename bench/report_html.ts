@@ -22,13 +22,27 @@ const chartWidth = 640;
 const labelWidth = 0;
 const barHeight = 18;
 
+/** Green for a target met, red for one missed, blue for a figure with no target judged. */
+function colourOf(result: BenchResult): string {
+  if (result.targetMet === undefined) return "#5c7cba";
+  return result.targetMet ? "#2e7d32" : "#c62828";
+}
+
+/** The target's text, saying whether this run met it. */
+function targetText(result: BenchResult): string {
+  if (result.target === undefined) return "";
+  if (result.targetMet === undefined)
+    return `target (not judged at these settings): ${result.target}`;
+  return `target ${result.targetMet ? "met" : "MISSED"}: ${result.target}`;
+}
+
 /** Two bars: the ceiling in grey, the result in colour, on one scale. */
 function barChart(result: BenchResult): string {
   const ceiling = result.ceiling!;
   const scale = Math.max(result.value, ceiling.value);
   const width = (value: number) => Math.max(1, (value / scale) * (chartWidth - labelWidth - 10));
   const ratio = result.ratio ?? 0;
-  const colour = ratio >= 0.85 ? "#2e7d32" : ratio >= 0.5 ? "#f9a825" : "#c62828";
+  const colour = colourOf(result);
   const bar = (y: number, value: number, fill: string, text: string) =>
     `<rect x="${labelWidth}" y="${y}" width="${width(value).toFixed(1)}" height="${barHeight}" fill="${fill}" rx="2"/>` +
     `<text x="${labelWidth + 6}" y="${y + 13}" class="bar-text">${escapeHtml(text)}</text>`;
@@ -41,7 +55,7 @@ function resultBlock(result: BenchResult): string {
       ? ` <span class="muted">(min ${formatValue(result.min, result.unit)}, max ${formatValue(result.max, result.unit)}, ${result.samples!.length} runs)</span>`
       : "";
   const target = result.target
-    ? ` <span class="muted">target: ${escapeHtml(result.target)}</span>`
+    ? ` <span class="muted">${escapeHtml(targetText(result))}</span>`
     : "";
   return `<div class="result"><div><strong>${escapeHtml(result.label)}</strong>${spread}${target}</div>${barChart(result)}</div>`;
 }
@@ -56,7 +70,7 @@ export function formatHtml(report: BenchReport): string {
     const rows = plain
       .map(
         (result) =>
-          `<tr><td>${escapeHtml(result.label)}</td><td class="num">${escapeHtml(formatValue(result.value, result.unit))}</td><td class="muted">${escapeHtml(result.target ?? "")}</td></tr>`,
+          `<tr><td>${escapeHtml(result.label)}</td><td class="num">${escapeHtml(formatValue(result.value, result.unit))}</td><td class="muted">${escapeHtml(targetText(result))}</td></tr>`,
       )
       .join("");
     const notes = (scenario.notes ?? [])
@@ -78,7 +92,7 @@ table{border-collapse:collapse;margin-top:.6em}td{padding:.15em .8em .15em 0}.nu
 </style></head><body>
 <h1>bigfs-bench</h1>
 <p>${escapeHtml(`${machine.cpus} × ${machine.cpuModel}, ${formatValue(machine.memoryBytes, "bytes")} RAM, Node.js ${machine.node}, ${machine.platform}`)}<br>
-<span class="muted">${escapeHtml(report.command)} — started ${escapeHtml(report.startedAt)}. Each figure is drawn against its ceiling, measured on this machine in the same run (green ≥ 0.85, amber ≥ 0.5, red below).</span></p>
+<span class="muted">${escapeHtml(report.command)} — started ${escapeHtml(report.startedAt)}. Each figure is drawn against its ceiling, measured on this machine in the same run: green where this run met the figure's target, red where it missed it, blue where the figure has no target or this run's settings are not those its target is stated for.</span></p>
 ${sections.join("\n")}
 </body></html>
 `;

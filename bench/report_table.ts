@@ -23,7 +23,11 @@ export function tableRows(report: BenchReport): string[][] {
         result.ceiling === undefined
           ? ""
           : `${formatValue(result.ceiling.value, result.unit)} ${result.ceiling.label}`,
-        result.target ?? "",
+        result.target === undefined
+          ? ""
+          : result.targetMet === undefined
+            ? `not judged at these settings: ${result.target}`
+            : `${result.targetMet ? "met" : "MISSED"}: ${result.target}`,
       ]);
     }
     for (const note of scenarioReport.notes ?? []) rows.push([scenario, `NOTE: ${note}`]);

@@ -28,6 +28,21 @@ export interface BenchResult {
   ratio?: number;
   /** The issue's target for this figure, as text, such as `≥ 0.85 of ceiling`. */
   target?: string;
+  /** Whether this run met `target`, judged by {@linkcode withTarget}. */
+  targetMet?: boolean;
+}
+
+/** A target as numbers: the value, or its ratio to the ceiling, at least or at most a bound. */
+export interface Goal {
+  atLeast?: number;
+  atMost?: number;
+  /** Judge `ratio` rather than `value`. */
+  ofCeiling?: boolean;
+  /**
+   * False when the run's settings are not those the target is stated for (a `--quick` run, a
+   * 256 MiB write for a 1 GiB target): the target is then shown but not judged.
+   */
+  applies?: boolean;
 }
 
 /** What one scenario reports. */
@@ -79,4 +94,18 @@ export type ScenarioName = (typeof scenarioNames)[number];
 export function compared(result: Omit<BenchResult, "ratio">, ceiling?: Ceiling): BenchResult {
   if (ceiling === undefined || !(ceiling.value > 0)) return result;
   return { ...result, ceiling, ratio: result.value / ceiling.value };
+}
+
+/**
+ * `result` with its target: the text shown, and whether the figure met `goal`. A goal that
+ * does not apply to this run's settings, or a ratio goal on a result without a ceiling, is
+ * not judged.
+ */
+export function withTarget(result: BenchResult, target: string, goal: Goal): BenchResult {
+  const measured = goal.ofCeiling ? result.ratio : result.value;
+  if (measured === undefined || goal.applies === false) return { ...result, target };
+  const met =
+    (goal.atLeast === undefined || measured >= goal.atLeast) &&
+    (goal.atMost === undefined || measured <= goal.atMost);
+  return { ...result, target, targetMet: met };
 }
