@@ -56,7 +56,7 @@ class Slab {
   }
 }
 
-/** Free slabs, shared by the connections of one client. */
+/** Free slabs, shared by the connections given it (a BigFS client process shares one). */
 export class ReceiveBuffers {
   readonly slabBytes: number;
   readonly #free: Buffer[] = [];
