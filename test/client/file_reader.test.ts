@@ -8,10 +8,12 @@ import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
   type BigFsServer,
+  bytePartsList,
   ConnectionPool,
   createLogger,
   type IncomingRequest,
   listen,
+  ReceiveBuffers,
   xxh64,
 } from "#protocol";
 import type { LocatedChunk } from "../../client/chunk_reader.js";
@@ -103,6 +105,47 @@ test("a DataNode that stalled on one chunk is tried last for the rest of the fil
     releaseSilent();
     pool.close();
     await silent.server.close();
+    await honest.server.close();
+  }
+});
+
+test("a download into a file releases each frame once written: its receive slabs are reused", async () => {
+  const never = new Promise<void>(() => {});
+  const honest = await fakeDatanode("honest", never);
+  const receiveBuffers = new ReceiveBuffers(128 * 1024);
+  const pool = new ConnectionPool({ secret: clusterSecret, role: "client", receiveBuffers });
+  try {
+    const chunks = locate([
+      { id: "dn-honest", address: `127.0.0.1:${honest.server.address.port}` },
+    ]);
+    const namenode = {
+      request: async () => ({ size: content.length, chunks }),
+    } as unknown as NamenodeClient;
+    const context: DownloadContext = {
+      namenode,
+      pool,
+      logger: createLogger({ name: "client", level: "silent" }),
+      chunksInFlight: 2,
+      bufferBytesMax: 64 * 1024 * 1024,
+      stallTimeoutMs: 5_000,
+    };
+    // Four downloads of 192 KiB through 128 KiB slabs: more slabs than were ever allocated.
+    for (let round = 0; round < 4; round++) {
+      const reader = await FileReader.open(context, "/file");
+      const copy = Buffer.alloc(content.length);
+      await reader.readInto(async (position, bytes) => {
+        await Promise.resolve(); // written later, as a file write is
+        let at = position;
+        for (const part of bytePartsList(bytes)) {
+          copy.set(part, at);
+          at += part.byteLength;
+        }
+      });
+      assert.is(sha256(copy), sha256(content), `download ${round + 1} reads back exact`);
+    }
+    assert.ok(receiveBuffers.counts.reused > 0, `slabs reused: ${receiveBuffers.counts.reused}`);
+  } finally {
+    pool.close();
     await honest.server.close();
   }
 });
