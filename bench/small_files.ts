@@ -97,20 +97,9 @@ export async function runSmallFiles(
       await timedFiles(clients, options, `${stage}: put`, warmup, put);
       await timedFiles(clients, options, `${stage}: get`, warmup, get);
     }
-    const written = await timedFiles(
-      clients,
-      options,
-      `small put ${options.files} × ${size}`,
-      measured,
-      put,
-    );
-    const read = await timedFiles(
-      clients,
-      options,
-      `small get ${options.files} × ${size}`,
-      measured,
-      get,
-    );
+    const stage = `small ${options.files} × ${size}`;
+    const written = await timedFiles(clients, options, `${stage}: put`, measured, put);
+    const read = await timedFiles(clients, options, `${stage}: get`, measured, get);
     options.progress.stage("small: PING ceiling");
     const connections = await NamenodeConnections.open(cluster.namenode, {
       secret: cluster.secret,

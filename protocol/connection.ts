@@ -407,7 +407,7 @@ export class Connection {
     if (this.#closedError) throw this.#closedError;
     const opcode = Messages[name].opcode;
     const requestId = this.#allocateRequestId();
-    const items = new StreamQueue(this.#streamBytesMax(), (over) => this.#onPressure(items, over));
+    const items = this.newStream();
     const response = this.#register<N>(name, opcode, requestId, items, options);
     const outgoing = new OutgoingRequest<N>(this, requestId, opcode, items, response);
     await this.sendFrame(encodeControlFrame(FrameKind.REQUEST, opcode, requestId, body));
@@ -692,7 +692,7 @@ export class Connection {
       : this.#running.get(requestId)?.items;
   }
 
-  /** @internal A stream for a request the peer sent, bound like every stream here. */
+  /** @internal A request's stream, bound like every stream here. */
   newStream(): StreamQueue {
     const items = new StreamQueue(this.#streamBytesMax(), (over) => this.#onPressure(items, over));
     return items;
@@ -802,8 +802,9 @@ export class Connection {
       const detail = error instanceof Error ? error.message : String(error);
       frame = encodeErrorFrame(opcode, requestId, "INTERNAL", `Internal error: ${detail}`);
     }
-    if (this.#drain === undefined && !this.#closedError) this.#writeNow([frame]);
-    else this.#write([frame]).catch(noop);
+    // A frame that went out at once needs no catch of its own (one promise per reply saved).
+    const sent = this.#write([frame]);
+    if (sent !== written) sent.catch(noop);
   }
 
   #shutdown(error: BigFsError): void {
