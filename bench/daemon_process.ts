@@ -64,6 +64,8 @@ export class DaemonProcess {
   #logOffset = 0;
   #partial = "";
   #polling: NodeJS.Timeout | undefined;
+  /** The read of the log file in progress, or the last one (never rejects). */
+  #reading: Promise<void> = Promise.resolve();
 
   private constructor(script: string, args: readonly string[], options: DaemonProcessOptions) {
     this.name = options.name;
@@ -108,8 +110,16 @@ export class DaemonProcess {
     });
   }
 
-  /** Reads what the log file gained since the last read, and hands complete lines out. */
-  async #readLog(): Promise<void> {
+  /**
+   * Reads what the log file gained since the last read, and hands complete lines out. Reads
+   * run one after another: the exit's last read and a poll's must not both read one range.
+   */
+  #readLog(): Promise<void> {
+    this.#reading = this.#reading.then(() => this.#readLogOnce()).catch(() => {});
+    return this.#reading;
+  }
+
+  async #readLogOnce(): Promise<void> {
     const handle = await open(this.#logPath, "r").catch(() => undefined);
     if (handle === undefined) return;
     try {
