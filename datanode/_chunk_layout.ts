@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { mkdir } from "node:fs/promises";
+import { mkdir, unlink } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { BigFsError, syncFolder } from "#protocol";
 
@@ -92,6 +92,18 @@ export function isNoSpace(error: unknown): boolean {
 /** True when a file-system error says the file does not exist. */
 export function isNotFound(error: unknown): boolean {
   return (error as { code?: unknown } | null)?.code === "ENOENT";
+}
+
+/**
+ * Removes a file that may already be gone: one `unlink`, where `rm` with `force` would `lstat`
+ * it first (a second call through the thread pool for every replica deleted).
+ */
+export async function removeFile(path: string): Promise<void> {
+  try {
+    await unlink(path);
+  } catch (error) {
+    if (!isNotFound(error)) throw error;
+  }
 }
 
 /** A full disk as the `NO_SPACE` error peers understand; other errors are returned as they are. */

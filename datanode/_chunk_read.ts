@@ -362,8 +362,8 @@ export async function verifyReplica(
   try {
     await verifyOpen(replica, hooks);
   } finally {
-    await replica.handle?.close();
-    await replica.direct?.handle.close();
+    // Both, whatever the first does: one failing to close must not leak the other.
+    await Promise.allSettled([replica.handle?.close(), replica.direct?.handle.close()]);
   }
 }
 

@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { type FileHandle, open, rm } from "node:fs/promises";
+import { type FileHandle, open } from "node:fs/promises";
 import {
   BigFsError,
   type ByteParts,
@@ -29,7 +29,7 @@ import {
   Xxh64Stream,
   xxh64,
 } from "#protocol";
-import { asNoSpace } from "./_chunk_layout.js";
+import { asNoSpace, removeFile } from "./_chunk_layout.js";
 import { type ChunkMeta, encodeChunkTrailer } from "./_chunk_meta.js";
 import { alignDown, type DirectBuffers, directWriteFlags } from "./_direct_io.js";
 
@@ -314,7 +314,7 @@ export class ChunkWriter {
       this.#direct = undefined;
       if (this.#handle !== undefined) {
         await this.#handle.close().catch(() => {});
-        await rm(this.tempPath, { force: true });
+        await removeFile(this.tempPath);
       }
     } finally {
       this.#host.release(this);

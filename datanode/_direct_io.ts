@@ -84,7 +84,8 @@ export class DirectBuffers {
 
   /** Returns a block taken with {@linkcode DirectBuffers.take}. */
   give(block: Buffer): void {
-    this.#free.push(block);
+    // Given twice, a block would go to two users at once, each writing over the other's bytes.
+    if (!this.#free.includes(block)) this.#free.push(block);
   }
 
   /** Bytes written to chunk files with direct I/O so far. */

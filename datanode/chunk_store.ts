@@ -24,7 +24,7 @@
  *
  * @module
  */
-import { mkdir, rename, unlink } from "node:fs/promises";
+import { mkdir, rename } from "node:fs/promises";
 import { join } from "node:path";
 import { BigFsError, createLogger, isBigFsError, type Logger } from "#protocol";
 import {
@@ -35,6 +35,7 @@ import {
   chunksFolderName,
   ensureChunkFolder,
   isNotFound,
+  removeFile,
   tempFilePath,
   tmpFolderName,
 } from "./_chunk_layout.js";
@@ -103,18 +104,6 @@ export interface CreateWriterOptions {
 
 const segmentBytesDefault = 256 * 1024;
 const segmentBytesMax = 64 * 1024 * 1024;
-
-/**
- * Removes a file that may already be gone: one `unlink`, where `rm` with `force` would `lstat`
- * it first (a second call through the thread pool for every replica deleted).
- */
-async function removeFile(path: string): Promise<void> {
-  try {
-    await unlink(path);
-  } catch (error) {
-    if (!isNotFound(error)) throw error;
-  }
-}
 
 function assertSize(value: number, what: string): void {
   if (!Number.isSafeInteger(value) || value < 0) {
