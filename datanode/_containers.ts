@@ -40,10 +40,10 @@
  * @module
  */
 import { closeSync, openSync } from "node:fs";
-import { type FileHandle, mkdir, open, readdir, readFile, unlink } from "node:fs/promises";
+import { type FileHandle, open, readdir, readFile, rename, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { BigFsError, type Logger, syncFolder, writeAllParts, xxh64 } from "#protocol";
-import { isNotFound } from "./_chunk_layout.js";
+import { ensureChunkFolder, isNotFound } from "./_chunk_layout.js";
 import { type ChunkMeta, decodeChunkFooter, decodeChunkMeta, footerBytes } from "./_chunk_meta.js";
 import { readAtSync } from "./_chunk_read.js";
 
@@ -52,6 +52,7 @@ export const containersFolderName = "containers";
 
 const containerNamePattern = /^container_(\d{1,15})\.log$/;
 const recordMagic = 0x42465352; // "BFSR"
+const magicBytes = Buffer.from("BFSR", "latin1");
 /** Bytes of a record's header. */
 export const recordHeaderBytes = 40;
 const kindReplica = 1;
@@ -91,6 +92,8 @@ interface ContainerState {
   /** The smallest and largest chunk id of a replica record in it, live or dead. */
   idMin: bigint | undefined;
   idMax: bigint | undefined;
+  /** The scan skipped damaged bytes in it: when it goes, it is kept aside, not removed. */
+  damaged: boolean;
 }
 
 interface Pending {
@@ -120,6 +123,7 @@ function newState(path: string, bytes: number): ContainerState {
     tombstones: [],
     idMin: undefined,
     idMax: undefined,
+    damaged: false,
   };
 }
 
@@ -154,6 +158,65 @@ interface Header {
   id: bigint;
   generation: bigint;
   payloadBytes: number;
+}
+
+/**
+ * Where the next record that checks out starts, from `from` on: its magic, header checksum
+ * and length (within `bytes`) all good; undefined when none does.
+ */
+function nextRecord(bytes: Buffer, from: number): number | undefined {
+  for (let at = bytes.indexOf(magicBytes, from); at >= 0; at = bytes.indexOf(magicBytes, at + 1)) {
+    const header = decodeHeader(bytes, at);
+    if (header !== undefined && at + recordHeaderBytes + header.payloadBytes <= bytes.byteLength) {
+      return at;
+    }
+  }
+  return undefined;
+}
+
+/** What a scan of a container's bytes finds, in order. */
+export type ScannedRecord =
+  | {
+      kind: "replica" | "tombstone";
+      id: bigint;
+      generation: bigint;
+      /** Where the payload starts, and its length (a tombstone has none). */
+      offset: number;
+      payloadBytes: number;
+    }
+  /** Bytes that do not check out, with a good record after them at `next`: damage. */
+  | { kind: "damaged"; offset: number; next: number }
+  /** Bytes that do not check out, and nothing good after them: a torn tail. */
+  | { kind: "torn"; offset: number };
+
+/**
+ * The records of a container file's `bytes`, in order. A record that does not check out is
+ * skipped to the next one that does (damage), or ends the scan when none does (a torn tail).
+ */
+export function* scanRecords(bytes: Buffer): Generator<ScannedRecord> {
+  let offset = 0;
+  while (offset < bytes.byteLength) {
+    const header = decodeHeader(bytes, offset);
+    const end = header === undefined ? -1 : offset + recordHeaderBytes + header.payloadBytes;
+    if (header === undefined || end > bytes.byteLength) {
+      const next = nextRecord(bytes, offset + 1);
+      if (next === undefined) {
+        yield { kind: "torn", offset };
+        return;
+      }
+      yield { kind: "damaged", offset, next };
+      offset = next;
+      continue;
+    }
+    yield {
+      kind: header.kind === kindTombstone ? "tombstone" : "replica",
+      id: header.id,
+      generation: header.generation,
+      offset: offset + recordHeaderBytes,
+      payloadBytes: header.payloadBytes,
+    };
+    offset = end;
+  }
 }
 
 function decodeHeader(bytes: Buffer, offset: number): Header | undefined {
@@ -194,8 +257,12 @@ export interface ContainersOptions {
    * replicas are worth moving, so that it can go (see `ChunkStore`).
    */
   onSparse?: (container: number) => void;
-  /** Whether the store holds a replica of the chunk now (in a container or a file). */
-  isStored?: (id: bigint) => boolean;
+  /**
+   * Whether a tombstone of chunk `id` at `generation` would delete what the store holds or is
+   * writing of that chunk now: a replica (in a container or a file) or a writer at that
+   * generation or below. Such a tombstone is not carried forward (see `#remove`).
+   */
+  wouldDelete?: (id: bigint, generation: bigint) => boolean;
 }
 
 /** The store's containers: appends with group commit, reads, and removal of dead ones. */
@@ -204,7 +271,7 @@ export class Containers {
   readonly #logger: Logger;
   readonly #containerBytesMax: number;
   readonly #onSparse: ((container: number) => void) | undefined;
-  readonly #isStored: (id: bigint) => boolean;
+  readonly #wouldDelete: (id: bigint, generation: bigint) => boolean;
   readonly #states = new Map<number, ContainerState>();
   #active: { sequence: number; handle: FileHandle; bytes: number } | undefined;
   #nextSequence: number;
@@ -220,7 +287,7 @@ export class Containers {
     this.#logger = options.logger;
     this.#containerBytesMax = options.containerBytesMax ?? containerBytesMaxDefault;
     this.#onSparse = options.onSparse;
-    this.#isStored = options.isStored ?? (() => false);
+    this.#wouldDelete = options.wouldDelete ?? (() => false);
     this.#nextSequence = nextSequence;
   }
 
@@ -234,7 +301,8 @@ export class Containers {
     options: ContainersOptions,
   ): Promise<{ containers: Containers; replicas: Map<bigint, ContainerReplica> }> {
     const folder = join(dataDir, containersFolderName);
-    await mkdir(folder, { recursive: true });
+    // Durable at once: a container's name is synced into this folder, not this folder's own.
+    await ensureChunkFolder(folder);
     const sequences: number[] = [];
     for (const name of await readdir(folder)) {
       const match = containerNamePattern.exec(name);
@@ -532,9 +600,10 @@ export class Containers {
   /**
    * Removes a container none of whose replicas is live. Its tombstones may still be needed:
    * an older container can hold the records they deleted, which would come back at the next
-   * start. Those whose chunk the store does not hold again are appended to the active
-   * container first (one the store holds again was written after the tombstone, and must
-   * not be deleted by a copy of it that would now come later).
+   * start. Those are appended to the active container first, but for a tombstone that would
+   * delete what the store holds or is writing of its chunk now: that was written after the
+   * tombstone (its record may already wait in the active container's batch), and a copy of
+   * the tombstone coming after it would delete it at the next start.
    */
   async #remove(sequence: number, state: ContainerState): Promise<void> {
     if (state.removing) return;
@@ -545,7 +614,9 @@ export class Containers {
       // NameNode hands ids out in order, so old containers hold old ids).
       const mayHold = (id: bigint) =>
         older.some((other) => other.idMin !== undefined && other.idMin <= id && id <= other.idMax!);
-      const carried = state.tombstones.filter(({ id }) => !this.#isStored(id) && mayHold(id));
+      const carried = state.tombstones.filter(
+        ({ id, generation }) => !this.#wouldDelete(id, generation) && mayHold(id),
+      );
       try {
         await Promise.all(
           carried.map(({ id, generation }) => this.#appendTombstone(id, generation, true)),
@@ -561,6 +632,15 @@ export class Containers {
     if (state.fd !== undefined) closeSync(state.fd);
     state.fd = undefined;
     try {
+      if (state.damaged) {
+        // Out of the store's sight (the next scan leaves unknown names alone), for a look.
+        await rename(state.path, `${state.path}.damaged`);
+        this.#logger.warn(
+          { container: sequence, path: `${state.path}.damaged` },
+          "container with damaged records kept aside: nothing in it is live",
+        );
+        return;
+      }
       await unlink(state.path);
       this.#logger.info({ container: sequence }, "container removed: nothing in it is live");
     } catch (error) {
@@ -574,46 +654,54 @@ export class Containers {
   async #scan(sequence: number, replicas: Map<bigint, ContainerReplica>): Promise<void> {
     const path = join(this.#folder, containerName(sequence));
     const bytes = await readFile(path);
-    this.#states.set(sequence, newState(path, bytes.byteLength));
-    let offset = 0;
-    while (offset < bytes.byteLength) {
-      const header = decodeHeader(bytes, offset);
-      const end = header === undefined ? -1 : offset + recordHeaderBytes + header.payloadBytes;
-      if (header === undefined || end > bytes.byteLength) {
-        // A torn last record (a crash mid-batch), or damage: nothing after it is trusted.
+    const state = newState(path, bytes.byteLength);
+    this.#states.set(sequence, state);
+    for (const record of scanRecords(bytes)) {
+      if (record.kind === "torn") {
+        // A torn last record: a crash mid-batch.
         this.#logger.warn(
-          { container: sequence, offset, ignoredBytes: bytes.byteLength - offset },
+          {
+            container: sequence,
+            offset: record.offset,
+            ignoredBytes: bytes.byteLength - record.offset,
+          },
           "container ends in a record that does not check out; the rest is ignored",
         );
-        break;
+        continue;
       }
-      const { id, generation } = header;
+      if (record.kind === "damaged") {
+        // Damage in the middle: the records after it are still good. What the damaged bytes
+        // held is lost here (the NameNode has it re-replicated); the file is kept for a look.
+        state.damaged = true;
+        this.#logger.error(
+          { container: sequence, offset: record.offset, skippedBytes: record.next - record.offset },
+          "container record does not check out; the scan goes on at the next one that does",
+        );
+        continue;
+      }
+      const { id, generation } = record;
       const known = replicas.get(id);
-      if (header.kind === kindReplica) widen(this.#states.get(sequence)!, id);
-      if (header.kind === kindTombstone) {
-        this.#states.get(sequence)!.tombstones.push({ id, generation });
+      if (record.kind === "tombstone") {
+        state.tombstones.push({ id, generation });
         if (known !== undefined && known.meta.generation <= generation) replicas.delete(id);
-      } else if (known === undefined || known.meta.generation <= generation) {
-        const payload = bytes.subarray(offset + recordHeaderBytes, end);
-        try {
-          const meta = payloadMeta(payload, `chunk ${id}`);
-          if (meta.id !== id || meta.generation !== generation) {
-            throw new Error(`metadata is for chunk ${meta.id} generation ${meta.generation}`);
-          }
-          const place = {
-            container: sequence,
-            offset: offset + recordHeaderBytes,
-            bytes: payload.byteLength,
-          };
-          replicas.set(id, { meta, place });
-        } catch (error) {
-          this.#logger.error(
-            { chunkId: id, generation, container: sequence, offset, err: error },
-            "container record with bad metadata skipped",
-          );
-        }
+        continue;
       }
-      offset = end;
+      widen(state, id);
+      if (known !== undefined && known.meta.generation > generation) continue;
+      const payload = bytes.subarray(record.offset, record.offset + record.payloadBytes);
+      try {
+        const meta = payloadMeta(payload, `chunk ${id}`);
+        if (meta.id !== id || meta.generation !== generation) {
+          throw new Error(`metadata is for chunk ${meta.id} generation ${meta.generation}`);
+        }
+        const place = { container: sequence, offset: record.offset, bytes: record.payloadBytes };
+        replicas.set(id, { meta, place });
+      } catch (error) {
+        this.#logger.error(
+          { chunkId: id, generation, container: sequence, offset: record.offset, err: error },
+          "container record with bad metadata skipped",
+        );
+      }
     }
   }
 }

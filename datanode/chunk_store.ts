@@ -205,22 +205,23 @@ export class ChunkStore {
     }
     // The store does not exist yet when the scan finds sparse containers: they wait for it.
     let onSparse = (_container: number): void => {};
-    let isStored = (_id: bigint): boolean => true;
+    let wouldDelete = (_id: bigint, _generation: bigint): boolean => true;
     const found = await Containers.open(dataDir, {
       logger,
       onSparse: (container) => onSparse(container),
-      isStored: (id) => isStored(id),
+      wouldDelete: (id, generation) => wouldDelete(id, generation),
       ...(options.containerBytesMax === undefined
         ? {}
         : { containerBytesMax: options.containerBytesMax }),
     });
     await mergeContained(dataDir, replicas, found.replicas, logger);
-    isStored = (id) => replicas.has(id);
+    wouldDelete = (id, generation) => (replicas.get(id)?.info.generation ?? -1n) <= generation;
     await found.containers.settle(
       [...replicas.values()].flatMap((replica) => (replica.place ? [replica.place] : [])),
     );
     const store = new ChunkStore(dataDir, options, logger, replicas, direct, found.containers);
     onSparse = (container) => store.#compactSoon(container);
+    wouldDelete = (id, generation) => store.#wouldDelete(id, generation);
     for (const container of found.containers.sparse()) store.#compactSoon(container);
     logger.info(
       {
@@ -575,7 +576,10 @@ export class ChunkStore {
     if (old === undefined) return;
     try {
       if (old.place) {
-        await this.#containers.release(old.place);
+        // A tombstone, not just a release: should the new replica be a file that is deleted
+        // later, the old record must not come back at the next start. It cannot delete the
+        // new one, whose generation is higher.
+        await this.#containers.appendTombstone(id, old.info.generation, old.place);
       } else {
         this.#finalisedBytes -= old.footprintBytes;
         await removeFile(this.#path(old.info));
@@ -584,6 +588,16 @@ export class ChunkStore {
       // The new replica is committed; what is left of the old one goes at the next start-up.
       this.#logger.error({ chunkId: id, err: error }, "cannot remove a replaced replica");
     }
+  }
+
+  /** Whether a tombstone of `id` at `generation` would delete what is stored or being written. */
+  #wouldDelete(id: bigint, generation: bigint): boolean {
+    const stored = this.#replicas.get(id);
+    if (stored !== undefined && stored.info.generation <= generation) return true;
+    if (!this.#writers.has(id)) return false;
+    // A writer still being set up (null) has no generation yet: assume the worst.
+    const writer = this.#writers.get(id);
+    return writer === null || writer === undefined || writer.generation <= generation;
   }
 
   /** Queues a container more than half dead to have its live replicas moved out. */

@@ -233,6 +233,74 @@ test("a newer generation replaces an older one in a container or a file, and aft
   await again.close();
 });
 
+test("an older contained generation stays gone once its file replacement is deleted, after a restart", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  // Chunk 9 keeps the container live, so the old record stays on disk beside it.
+  await putWhole(store, 9n, randomBytes(2000), 1n);
+  await putWhole(store, 8n, randomBytes(2000), 1n);
+  await putInPieces(store, 8n, randomBytes(5000), 2n);
+  assert.ok(await store.delete(8n));
+  await store.close();
+  // Without a tombstone for generation 1, its record would be live again after the restart.
+  const again = await open(folder);
+  assert.is(again.get(8n), undefined);
+  assert.is(again.get(9n)?.generation, 1n);
+  await again.close();
+});
+
+test("a tombstone is not carried past a rewrite of its chunk that is still being written", async () => {
+  const folder = await newFolder();
+  const store = await open(folder, 16 * 1024);
+  // Six replicas fill the first container; 7 to 9 start the second, the active one.
+  for (let id = 1n; id <= 9n; id++) await putWhole(store, id, randomBytes(3000));
+  // Chunk 2's record is in the first container, its tombstone goes to the second.
+  assert.ok(await store.delete(2n));
+  // The second fills up (10 to 12) and 13 starts a third, the active one now.
+  for (let id = 10n; id <= 13n; id++) await putWhole(store, id, randomBytes(3000));
+  assert.is((await containerFiles(folder)).length, 3);
+  for (let id = 7n; id <= 11n; id++) assert.ok(await store.delete(id));
+  // Chunk 2 is written again, same generation: its record waits in the active container's
+  // batch while the second container loses its last replica and goes. Its tombstone for chunk
+  // 2 must not be carried to the active container: after the new record, it would delete it.
+  const rewritten = randomBytes(3000);
+  const writing = putWhole(store, 2n, rewritten);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.ok(await store.delete(12n));
+  await writing;
+  await store.close();
+  const again = await open(folder, 16 * 1024);
+  assert.equal(await readAll(again, 2n), rewritten, "the rewritten chunk 2 survives the restart");
+  await again.close();
+});
+
+test("damage in the middle of a container costs only the damaged record; the file is kept aside when it goes", async () => {
+  const folder = await newFolder();
+  const store = await open(folder);
+  for (let id = 1n; id <= 3n; id++) await putWhole(store, id, randomBytes(3000));
+  await store.close();
+  const [name] = await containerFiles(folder);
+  const path = join(folder, containersFolderName, name!);
+  // A flipped byte in the first record's header.
+  await flipByte(path, 10);
+  const again = await open(folder);
+  assert.equal(
+    [...again.list()].map((info) => info.id).sort(),
+    [2n, 3n],
+    "the records after the damage are found",
+  );
+  // Once nothing in it is live, the damaged container is renamed aside, not removed.
+  assert.ok(await again.delete(2n));
+  assert.ok(await again.delete(3n));
+  await waitFor(async () => (await containerFiles(folder)).includes(`${name}.damaged`), 5_000, {
+    what: "the damaged container to be kept aside",
+  });
+  await again.close();
+  const later = await open(folder);
+  assert.equal([...later.list()], [], "a container kept aside is not scanned");
+  await later.close();
+});
+
 test("a torn record at a container's end is left out at start-up; what came before is kept", async () => {
   const folder = await newFolder();
   const store = await open(folder);
@@ -265,7 +333,7 @@ test("a torn record at a container's end is left out at start-up; what came befo
   await later.close();
 });
 
-test("a flipped byte in a contained replica's data is found by read and verify; in a header, the scan stops there", async () => {
+test("a flipped byte in a contained replica's data is found by read and verify; in the last header, the scan stops there", async () => {
   const folder = await newFolder();
   const store = await open(folder);
   await putWhole(store, 1n, randomBytes(3000));
@@ -278,7 +346,7 @@ test("a flipped byte in a contained replica's data is found by read and verify; 
   await rejects(store.verify(1n), "CHECKSUM_MISMATCH");
   await store.close();
 
-  // A flipped byte in the second record's header: nothing from there on is trusted.
+  // A flipped byte in the second (last) record's header: no record after it checks out.
   const secondRecord = (await readFile(path)).indexOf("BFSR", 1);
   await flipByte(path, secondRecord + 10);
   const again = await open(folder);

@@ -6,6 +6,11 @@
  */
 import { open, readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import {
+  containersFolderName,
+  recordHeaderBytes,
+  scanRecords,
+} from "../../datanode/_containers.js";
 
 /** One replica on disk. */
 export interface ReplicaOnDisk {
@@ -26,7 +31,6 @@ export interface ReplicaOnDisk {
 
 const chunkFileName = /^chunk_(\d+)_(\d+)\.data$/;
 const containerName = /^container_\d+\.log$/;
-const recordHeaderBytes = 40;
 
 /** Every replica in a DataNode's data folder; none when the folder is missing. */
 export async function replicasOnDisk(dataDir: string): Promise<ReplicaOnDisk[]> {
@@ -106,7 +110,7 @@ async function fileSizes(
 
 /** The live records of every container, oldest container first. */
 async function contained(dataDir: string): Promise<ReplicaOnDisk[]> {
-  const folder = join(dataDir, "containers");
+  const folder = join(dataDir, containersFolderName);
   const names = (await readdir(folder).catch(() => [] as string[]))
     .filter((name) => containerName.test(name))
     .sort();
@@ -114,33 +118,26 @@ async function contained(dataDir: string): Promise<ReplicaOnDisk[]> {
   for (const name of names) {
     const path = join(folder, name);
     const bytes = await readFile(path).catch(() => Buffer.alloc(0));
-    let offset = 0;
-    // Headers are trusted here as far as their magic and length go: a test damages payloads.
-    while (offset + recordHeaderBytes <= bytes.byteLength) {
-      if (bytes.readUInt32BE(offset) !== 0x42465352) break;
-      const kind = bytes.readUInt8(offset + 4);
-      const chunkId = bytes.readBigUInt64BE(offset + 8);
-      const generation = bytes.readBigUInt64BE(offset + 16);
-      const payloadBytes = bytes.readUInt32BE(offset + 24);
-      const start = offset + recordHeaderBytes;
-      if (start + payloadBytes > bytes.byteLength) break;
+    // The store's own scan: a test damages payloads, and sees the records the store would.
+    for (const record of scanRecords(bytes)) {
+      if (record.kind !== "replica" && record.kind !== "tombstone") continue;
+      const { id: chunkId, generation } = record;
       const known = live.get(chunkId);
-      if (kind === 2) {
+      if (record.kind === "tombstone") {
         if (known !== undefined && known.generation <= generation) live.delete(chunkId);
       } else if (known === undefined || known.generation <= generation) {
-        const footerAt = start + payloadBytes - 16;
+        const footerAt = record.offset + record.payloadBytes - 16;
         live.set(chunkId, {
           chunkId,
           generation,
           path,
-          offset: start,
+          offset: record.offset,
           sizeBytes: Number(bytes.readBigUInt64BE(footerAt + 8)),
-          fileBytes: payloadBytes,
-          footprintBytes: recordHeaderBytes + payloadBytes,
+          fileBytes: record.payloadBytes,
+          footprintBytes: recordHeaderBytes + record.payloadBytes,
           contained: true,
         });
       }
-      offset = start + payloadBytes;
     }
   }
   return [...live.values()];
