@@ -281,6 +281,9 @@ export class Containers {
   #drained: Promise<void> = Promise.resolve();
   #syncs = 0;
   #closed = false;
+  /** The sums of every state's `bytes` and `liveBytes`, kept as they change: read per frame. */
+  #totalBytes = 0;
+  #liveBytes = 0;
 
   private constructor(folder: string, options: ContainersOptions, nextSequence: number) {
     this.#folder = folder;
@@ -327,9 +330,7 @@ export class Containers {
 
   /** Bytes of every container on disk, dead records and torn tails included. */
   get totalBytes(): number {
-    let total = 0;
-    for (const state of this.#states.values()) total += state.bytes;
-    return total;
+    return this.#totalBytes;
   }
 
   /**
@@ -337,9 +338,7 @@ export class Containers {
    * {@linkcode Containers.totalBytes} is dead records, freed when their container goes.
    */
   get liveBytes(): number {
-    let total = 0;
-    for (const state of this.#states.values()) total += state.liveBytes;
-    return total;
+    return this.#liveBytes;
   }
 
   /** How many containers there are. */
@@ -356,6 +355,7 @@ export class Containers {
       const state = this.#states.get(place.container)!;
       state.live += 1;
       state.liveBytes += recordHeaderBytes + place.bytes;
+      this.#liveBytes += recordHeaderBytes + place.bytes;
     }
     // The active container first: tombstones carried out of dead containers go there.
     const active = await this.#roll();
@@ -422,6 +422,7 @@ export class Containers {
     if (state === undefined) return;
     state.live -= 1;
     state.liveBytes -= recordHeaderBytes + place.bytes;
+    this.#liveBytes -= recordHeaderBytes + place.bytes;
     if (state.live > 0) {
       if (place.container !== this.#active?.sequence && isSparse(state)) {
         this.#onSparse?.(place.container);
@@ -545,6 +546,7 @@ export class Containers {
     } finally {
       // Whatever reached the file counts against the disk, a torn tail included.
       active.bytes = at;
+      this.#totalBytes += at - state.bytes;
       state.bytes = at;
     }
     // A batch of tombstones alone is not fdatasynced: the next replica's batch carries them.
@@ -556,6 +558,7 @@ export class Containers {
       if (pending.live) {
         state.live += 1;
         state.liveBytes += pending.bytes;
+        this.#liveBytes += pending.bytes;
       }
       if (pending.tombstone) state.tombstones.push(pending.tombstone);
       if (pending.id !== undefined) widen(state, pending.id);
@@ -628,6 +631,8 @@ export class Containers {
       }
     }
     this.#states.delete(sequence);
+    this.#totalBytes -= state.bytes;
+    this.#liveBytes -= state.liveBytes;
     // Larger reads hold handles of their own; a blocking one cannot be under way now.
     if (state.fd !== undefined) closeSync(state.fd);
     state.fd = undefined;
@@ -656,6 +661,7 @@ export class Containers {
     const bytes = await readFile(path);
     const state = newState(path, bytes.byteLength);
     this.#states.set(sequence, state);
+    this.#totalBytes += bytes.byteLength;
     for (const record of scanRecords(bytes)) {
       if (record.kind === "torn") {
         // A torn last record: a crash mid-batch.

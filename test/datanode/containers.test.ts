@@ -72,6 +72,15 @@ async function containerFiles(folder: string): Promise<string[]> {
   return (await readdir(join(folder, containersFolderName))).sort();
 }
 
+/** Bytes of every container file in `folder`'s store. */
+async function containerBytesOnDisk(folder: string): Promise<number> {
+  let total = 0;
+  for (const name of await containerFiles(folder)) {
+    total += (await stat(join(folder, containersFolderName, name))).size;
+  }
+  return total;
+}
+
 test("a replica written in one piece goes to a container, reads back, and survives a restart", async () => {
   const folder = await newFolder();
   const store = await open(folder);
@@ -193,6 +202,13 @@ test("a container more than half dead is compacted: its live replicas move, the 
   });
   for (const [id, bytes] of all) assert.equal(await readAll(store, id), bytes, `chunk ${id}`);
   const usedBefore = store.usedBytes;
+  // Live and dead bytes, as the store keeps them, add up to the container files on disk
+  // (once the last delete's tombstone, not waited for, is written).
+  await waitFor(
+    async () => store.usedBytes + store.deadContainerBytes === (await containerBytesOnDisk(folder)),
+    5_000,
+    { what: "live and dead bytes to add up to the container files" },
+  );
   await store.close();
   const again = await open(folder, 16 * 1024);
   assert.equal([...again.list()].map((info) => info.id).sort(), [...all.keys()].sort());
@@ -268,6 +284,12 @@ test("a tombstone is not carried past a rewrite of its chunk that is still being
   await new Promise((resolve) => setImmediate(resolve));
   assert.ok(await store.delete(12n));
   await writing;
+  // Once the delete's tombstone is written (it is not waited for), the counts match the disk.
+  await waitFor(
+    async () => store.usedBytes + store.deadContainerBytes === (await containerBytesOnDisk(folder)),
+    5_000,
+    { what: "live and dead bytes to add up to the container files" },
+  );
   await store.close();
   const again = await open(folder, 16 * 1024);
   assert.equal(await readAll(again, 2n), rewritten, "the rewritten chunk 2 survives the restart");
