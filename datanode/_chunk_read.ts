@@ -20,7 +20,13 @@ import { type FileHandle, open } from "node:fs/promises";
 import { BigFsError, Xxh64Stream, xxh64, xxh64Hex } from "#protocol";
 import { isNotFound } from "./_chunk_layout.js";
 import { type ChunkMeta, decodeChunkFooter, decodeChunkMeta, footerBytes } from "./_chunk_meta.js";
-import { alignUp, type DirectBuffers, directAlignBytes, directReadFlags } from "./_direct_io.js";
+import {
+  alignUp,
+  type DirectBuffers,
+  directAlignBytes,
+  directBlockBytes,
+  directReadFlags,
+} from "./_direct_io.js";
 
 /** How much of a file's end is read to find its footer and metadata at once. */
 const tailReadBytes = 8 * 1024;
@@ -169,7 +175,11 @@ export async function openReplica(
     checkIdentity(meta, expected, what);
     let direct: OpenReplica["direct"];
     const buffers = options.direct;
-    if (stillOpen && buffers && meta.segmentBytes % directAlignBytes === 0) {
+    // Only segments that fit a block: a larger one could never be read direct, yet would
+    // take and give back a block for every segment and read three ahead for nothing.
+    const fits =
+      meta.segmentBytes % directAlignBytes === 0 && meta.segmentBytes <= directBlockBytes;
+    if (stillOpen && buffers && fits) {
       // Should this file refuse O_DIRECT where the probe's did not, it is read through the cache.
       const directHandle = await open(path, directReadFlags).catch((error: unknown) => {
         if (isNotFound(error)) throw error;
@@ -284,10 +294,10 @@ async function readDirect(
 ): Promise<Buffer | undefined> {
   const direct = replica.direct;
   const wanted = alignUp(length);
-  const block = direct?.buffers.take();
-  if (direct === undefined || block === undefined) return undefined;
+  if (direct === undefined || wanted > directBlockBytes) return undefined;
+  const block = direct.buffers.take();
+  if (block === undefined) return undefined;
   try {
-    if (wanted > block.byteLength) return undefined;
     const filled = await direct.buffers.read(direct.handle, block, wanted, start);
     return Buffer.from(block.subarray(0, Math.min(filled, length)));
   } finally {
