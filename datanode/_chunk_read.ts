@@ -116,18 +116,28 @@ async function readMeta(
   whole: Buffer | undefined,
   what: string,
 ): Promise<ChunkMeta> {
+  if (whole) return metaOfWhole(whole, what);
   // One read of the file's end holds the footer and, for chunks up to about 256 MiB in 256 KiB
   // segments, all of the metadata; a longer metadata costs a second read.
   const tailStart = Math.max(0, fileBytes - tailReadBytes);
-  const tail = whole
-    ? whole.subarray(tailStart)
-    : await readAt(handle!, tailStart, fileBytes - tailStart);
+  const tail = await readAt(handle!, tailStart, fileBytes - tailStart);
   const metaStart = decodeChunkFooter(tail.subarray(-footerBytes), fileBytes, what);
   const metaEnd = fileBytes - footerBytes;
   const metaBytes =
     metaStart >= tailStart
       ? tail.subarray(metaStart - tailStart, metaEnd - tailStart)
       : await readAt(handle!, metaStart, metaEnd - metaStart);
+  return checkedMeta(metaBytes, metaStart, what);
+}
+
+/** The metadata of a replica file whose bytes are all in `whole` (a container's record). */
+export function metaOfWhole(whole: Uint8Array, what: string): ChunkMeta {
+  const metaStart = decodeChunkFooter(whole.subarray(-footerBytes), whole.byteLength, what);
+  return checkedMeta(whole.subarray(metaStart, whole.byteLength - footerBytes), metaStart, what);
+}
+
+/** Decodes metadata that the footer placed at `metaStart`, where its data must end. */
+function checkedMeta(metaBytes: Uint8Array, metaStart: number, what: string): ChunkMeta {
   const meta = decodeChunkMeta(metaBytes, what);
   if (meta.sizeBytes !== metaStart) {
     throw mismatch(
@@ -386,7 +396,7 @@ export async function replicaFromBytes(
   expected: ReplicaIdentity,
 ): Promise<OpenReplica> {
   const what = `chunk ${expected.id}`;
-  const meta = await readMeta(undefined, contents.byteLength, contents, what);
+  const meta = metaOfWhole(contents, what);
   checkIdentity(meta, expected, what);
   return { handle: undefined, meta, fileBytes: contents.byteLength, contents, direct: undefined };
 }

@@ -44,8 +44,8 @@ import { type FileHandle, open, readdir, readFile, rename, unlink } from "node:f
 import { join } from "node:path";
 import { BigFsError, type Logger, syncFolder, writeAllParts, xxh64 } from "#protocol";
 import { ensureChunkFolder, isNotFound } from "./_chunk_layout.js";
-import { type ChunkMeta, decodeChunkFooter, decodeChunkMeta, footerBytes } from "./_chunk_meta.js";
-import { readAtSync } from "./_chunk_read.js";
+import type { ChunkMeta } from "./_chunk_meta.js";
+import { metaOfWhole, readAtSync } from "./_chunk_read.js";
 
 /** The folder of containers in a data folder. */
 export const containersFolderName = "containers";
@@ -232,19 +232,6 @@ function decodeHeader(bytes: Buffer, offset: number): Header | undefined {
     generation: header.readBigUInt64BE(16),
     payloadBytes: header.readUInt32BE(24),
   };
-}
-
-/** The metadata at the end of a replica payload, checked; throws `CHECKSUM_MISMATCH`. */
-export function payloadMeta(payload: Uint8Array, what: string): ChunkMeta {
-  const metaStart = decodeChunkFooter(payload.subarray(-footerBytes), payload.byteLength, what);
-  const meta = decodeChunkMeta(payload.subarray(metaStart, payload.byteLength - footerBytes), what);
-  if (meta.sizeBytes !== metaStart) {
-    throw new BigFsError(
-      "CHECKSUM_MISMATCH",
-      `Cannot read metadata of ${what}: it says ${meta.sizeBytes} bytes, the footer ${metaStart}`,
-    );
-  }
-  return meta;
 }
 
 /** Options for {@linkcode Containers.open}. */
@@ -696,7 +683,7 @@ export class Containers {
       if (known !== undefined && known.meta.generation > generation) continue;
       const payload = bytes.subarray(record.offset, record.offset + record.payloadBytes);
       try {
-        const meta = payloadMeta(payload, `chunk ${id}`);
+        const meta = metaOfWhole(payload, `chunk ${id}`);
         if (meta.id !== id || meta.generation !== generation) {
           throw new Error(`metadata is for chunk ${meta.id} generation ${meta.generation}`);
         }
