@@ -215,7 +215,10 @@ export class ChunkStore {
         : { containerBytesMax: options.containerBytesMax }),
     });
     await mergeContained(dataDir, replicas, found.replicas, logger);
-    wouldDelete = (id, generation) => (replicas.get(id)?.info.generation ?? -1n) <= generation;
+    wouldDelete = (id, generation) => {
+      const stored = replicas.get(id);
+      return stored !== undefined && stored.info.generation <= generation;
+    };
     await found.containers.settle(
       [...replicas.values()].flatMap((replica) => (replica.place ? [replica.place] : [])),
     );

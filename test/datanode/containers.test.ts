@@ -1,10 +1,20 @@
 import { randomBytes } from "node:crypto";
-import { appendFile, mkdtemp, readdir, readFile, rm, stat, truncate } from "node:fs/promises";
+import {
+  appendFile,
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  truncate,
+} from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { chunksFolderName } from "../../datanode/_chunk_layout.js";
+import { chunkFilePath, chunkFolder, chunksFolderName } from "../../datanode/_chunk_layout.js";
 import { containersFolderName, recordHeaderBytes } from "../../datanode/_containers.js";
 import { ChunkStore, type ReadPiece } from "../../datanode/chunk_store.js";
 import { BigFsError, type ErrorCodeName } from "../../protocol/mod.js";
@@ -294,6 +304,32 @@ test("a tombstone is not carried past a rewrite of its chunk that is still being
   const again = await open(folder, 16 * 1024);
   assert.equal(await readAll(again, 2n), rewritten, "the rewritten chunk 2 survives the restart");
   await again.close();
+});
+
+test("a container found dead at start-up carries its tombstones before it goes", async () => {
+  const folder = await newFolder();
+  const store = await open(folder, 16 * 1024);
+  // Chunks 1 to 6 fill the first container; 7 is in the second, with chunk 2's tombstone.
+  for (let id = 1n; id <= 7n; id++) await putWhole(store, id, randomBytes(3000));
+  assert.ok(await store.delete(2n));
+  await store.close();
+  // As after a crash between a newer generation's file and the release of the old record:
+  // chunk 7's generation 2 is a file, so at the next start nothing in the second is live.
+  const elsewhere = await newFolder();
+  const other = await open(elsewhere);
+  const newer = randomBytes(5000);
+  await putInPieces(other, 7n, newer, 2n);
+  await other.close();
+  await mkdir(chunkFolder(folder, 7n), { recursive: true });
+  await copyFile(chunkFilePath(elsewhere, 7n, 2n), chunkFilePath(folder, 7n, 2n));
+
+  const again = await open(folder, 16 * 1024);
+  assert.equal(await readAll(again, 7n), newer);
+  await again.close();
+  // The second container went at that start; chunk 2's record in the first must stay deleted.
+  const later = await open(folder, 16 * 1024);
+  assert.equal([...later.list()].map((info) => info.id).sort(), [1n, 3n, 4n, 5n, 6n, 7n]);
+  await later.close();
 });
 
 test("damage in the middle of a container costs only the damaged record; the file is kept aside when it goes", async () => {
