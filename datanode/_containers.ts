@@ -23,14 +23,15 @@
  * - Durability: a record is acknowledged only once the fdatasync that followed its write has
  *   ended. Each start of the store begins a new container (its name made durable with a
  *   folder fsync before the first record is acknowledged), and so does a failed write, so a
- *   torn record can only be a container's last; the start-up scan stops reading a container
- *   at the first record that does not check out, and logs what it left.
+ *   torn record can only be a container's last. The start-up scan skips a record that does not
+ *   check out to the next one that does (damage: the container is kept aside, `.damaged`,
+ *   when it goes), or stops there when none does (a torn tail), and logs what it left.
  * - Deletes append a tombstone, written with the next batch but not fdatasynced for its own
  *   sake, as deletes of replica files are not durable either (a delete that a crash undoes
  *   brings back a replica the NameNode no longer wants, and it asks again).
  * - A container none of whose replicas is live any more is removed. Its tombstones may still
- *   be needed, by records in older containers: those are appended to the active container,
- *   durably, before it goes (see `#remove`).
+ *   be needed: one whose deleted record's container is still there is appended to the active
+ *   container, durably, before it goes (see `#remove`); one whose is gone is dropped.
  * - A container more than half dead is reported through `onSparse`; the store then copies its
  *   live replicas to the active container (compaction), and it goes with its last one.
  * - A newer generation of a chunk, in a container or in a file of its own, replaces an older
@@ -76,6 +77,13 @@ export interface ContainerReplica {
   place: ContainerPlace;
 }
 
+/** A tombstone, and the container that held the record it deleted when it was written. */
+interface Tombstone {
+  id: bigint;
+  generation: bigint;
+  origin: number;
+}
+
 interface ContainerState {
   path: string;
   /** Bytes of the file, torn tail included. */
@@ -88,10 +96,9 @@ interface ContainerState {
   fd: number | undefined;
   removing: boolean;
   /** The tombstones in it, carried to the active container should it go before older ones. */
-  tombstones: { id: bigint; generation: bigint }[];
-  /** The smallest and largest chunk id of a replica record in it, live or dead. */
-  idMin: bigint | undefined;
-  idMax: bigint | undefined;
+  tombstones: Tombstone[];
+  /** Whether a replica record was ever written to it (one with only tombstones is never rolled). */
+  hadReplica: boolean;
   /** The scan skipped damaged bytes in it: when it goes, it is kept aside, not removed. */
   damaged: boolean;
 }
@@ -104,7 +111,7 @@ interface Pending {
   /** Resolved only once fdatasynced; a tombstone of a delete is not waited for. */
   durable: boolean;
   /** What a tombstone deletes. */
-  tombstone?: { id: bigint; generation: bigint };
+  tombstone?: Tombstone;
   /** The chunk a replica record is of. */
   id?: bigint;
   resolve: (place: { container: number; offset: number }) => void;
@@ -121,16 +128,9 @@ function newState(path: string, bytes: number): ContainerState {
     fd: undefined,
     removing: false,
     tombstones: [],
-    idMin: undefined,
-    idMax: undefined,
+    hadReplica: false,
     damaged: false,
   };
-}
-
-/** Widens a container's range of chunk ids to hold `id`. */
-function widen(state: ContainerState, id: bigint): void {
-  if (state.idMin === undefined || id < state.idMin) state.idMin = id;
-  if (state.idMax === undefined || id > state.idMax) state.idMax = id;
 }
 
 /** More than half of the container's bytes are dead records (or a torn tail). */
@@ -393,14 +393,16 @@ export class Containers {
    */
   async appendTombstone(id: bigint, generation: bigint, place: ContainerPlace): Promise<void> {
     await this.release(place);
-    this.#appendTombstone(id, generation, false).catch((error: unknown) => {
-      this.#logger.warn({ chunkId: id, err: error }, "cannot append a tombstone");
-    });
+    this.#appendTombstone({ id, generation, origin: place.container }, false).catch(
+      (error: unknown) => {
+        this.#logger.warn({ chunkId: id, err: error }, "cannot append a tombstone");
+      },
+    );
   }
 
-  #appendTombstone(id: bigint, generation: bigint, durable: boolean): Promise<unknown> {
-    const header = encodeHeader(kindTombstone, id, generation, 0);
-    return this.#append([header], recordHeaderBytes, { live: false, durable }, { id, generation });
+  #appendTombstone(tombstone: Tombstone, durable: boolean): Promise<unknown> {
+    const header = encodeHeader(kindTombstone, tombstone.id, tombstone.generation, 0);
+    return this.#append([header], recordHeaderBytes, { live: false, durable }, tombstone);
   }
 
   /** Marks a record dead (replaced or deleted); removes its container once none is live. */
@@ -461,7 +463,7 @@ export class Containers {
     parts: Uint8Array[],
     bytes: number,
     { live, durable }: { live: boolean; durable: boolean },
-    tombstone?: { id: bigint; generation: bigint },
+    tombstone?: Tombstone,
     id?: bigint,
   ): Promise<{ container: number; offset: number }> {
     if (this.#closed) {
@@ -503,7 +505,7 @@ export class Containers {
         // it holds only tombstones, perhaps carried out of another, and would be carried on
         // and on.
         const state = this.#active && this.#states.get(this.#active.sequence);
-        if (state !== undefined && state.live <= 0 && state.idMin !== undefined) {
+        if (state !== undefined && state.live <= 0 && state.hadReplica) {
           await this.#retireActive();
         }
       }
@@ -548,7 +550,7 @@ export class Containers {
         this.#liveBytes += pending.bytes;
       }
       if (pending.tombstone) state.tombstones.push(pending.tombstone);
-      if (pending.id !== undefined) widen(state, pending.id);
+      if (pending.id !== undefined) state.hadReplica = true;
       pending.resolve(places[index]!);
     }
   }
@@ -589,8 +591,9 @@ export class Containers {
 
   /**
    * Removes a container none of whose replicas is live. Its tombstones may still be needed:
-   * an older container can hold the records they deleted, which would come back at the next
-   * start. Those are appended to the active container first, but for a tombstone that would
+   * the container that held the record a tombstone deleted, while it is still there, would
+   * give the record back at the next start. Those are appended to the active container first
+   * (and once that container is gone, so is the need), but for a tombstone that would
    * delete what the store holds or is writing of its chunk now: that was written after the
    * tombstone (its record may already wait in the active container's batch), and a copy of
    * the tombstone coming after it would delete it at the next start.
@@ -598,19 +601,15 @@ export class Containers {
   async #remove(sequence: number, state: ContainerState): Promise<void> {
     if (state.removing) return;
     state.removing = true;
-    const older = [...this.#states].filter(([other]) => other < sequence).map(([, o]) => o);
-    if (older.length > 0 && state.tombstones.length > 0) {
-      // Only those whose record an older container may hold, by its range of chunk ids (the
-      // NameNode hands ids out in order, so old containers hold old ids).
-      const mayHold = (id: bigint) =>
-        older.some((other) => other.idMin !== undefined && other.idMin <= id && id <= other.idMax!);
-      const carried = state.tombstones.filter(
-        ({ id, generation }) => !this.#wouldDelete(id, generation) && mayHold(id),
-      );
+    const carried = state.tombstones.filter(
+      (tombstone) =>
+        tombstone.origin !== sequence &&
+        this.#states.has(tombstone.origin) &&
+        !this.#wouldDelete(tombstone.id, tombstone.generation),
+    );
+    if (carried.length > 0) {
       try {
-        await Promise.all(
-          carried.map(({ id, generation }) => this.#appendTombstone(id, generation, true)),
-        );
+        await Promise.all(carried.map((tombstone) => this.#appendTombstone(tombstone, true)));
       } catch (error) {
         // Kept, with its tombstones, until the next start tries again.
         state.removing = false;
@@ -675,11 +674,14 @@ export class Containers {
       const { id, generation } = record;
       const known = replicas.get(id);
       if (record.kind === "tombstone") {
-        state.tombstones.push({ id, generation });
-        if (known !== undefined && known.meta.generation <= generation) replicas.delete(id);
+        // Kept only while it deletes something: a record found in this or an older container.
+        if (known !== undefined && known.meta.generation <= generation) {
+          state.tombstones.push({ id, generation, origin: known.place.container });
+          replicas.delete(id);
+        }
         continue;
       }
-      widen(state, id);
+      state.hadReplica = true;
       if (known !== undefined && known.meta.generation > generation) continue;
       const payload = bytes.subarray(record.offset, record.offset + record.payloadBytes);
       try {

@@ -306,6 +306,34 @@ test("a tombstone is not carried past a rewrite of its chunk that is still being
   await again.close();
 });
 
+test("a tombstone whose deleted record's container is gone is not carried on", async () => {
+  const folder = await newFolder();
+  const store = await open(folder, 16 * 1024);
+  // The first container holds chunks 1 to 5 and 100; the second 7 to 12; 13 starts a third.
+  for (const id of [1n, 2n, 3n, 4n, 5n, 100n]) await putWhole(store, id, randomBytes(3000));
+  for (let id = 7n; id <= 13n; id++) await putWhole(store, id, randomBytes(3000));
+  const [first, second] = await containerFiles(folder);
+  assert.is((await containerFiles(folder)).length, 3);
+  // The second container's replicas are deleted (their tombstones go to the third) and it goes.
+  for (let id = 7n; id <= 12n; id++) assert.ok(await store.delete(id));
+  await waitFor(async () => !(await containerFiles(folder)).includes(second!), 5_000, {
+    what: "the second container to be removed",
+  });
+  // When the third goes too, its tombstones delete nothing that is still on disk: none is
+  // carried into a container of tombstones alone, which would be carried on at every removal.
+  assert.ok(await store.delete(13n));
+  await waitFor(async () => (await containerFiles(folder)).join() === first, 5_000, {
+    what: "only the first container to be left",
+  });
+  await store.close();
+  const again = await open(folder, 16 * 1024);
+  assert.equal(
+    [...again.list()].map((info) => info.id).sort((a, b) => Number(a - b)),
+    [1n, 2n, 3n, 4n, 5n, 100n],
+  );
+  await again.close();
+});
+
 test("a container found dead at start-up carries its tombstones before it goes", async () => {
   const folder = await newFolder();
   const store = await open(folder, 16 * 1024);
