@@ -389,10 +389,15 @@ export class Containers {
   /**
    * Marks a deleted replica's record dead and queues its tombstone, which goes to disk with the
    * next batch but is not fdatasynced for its own sake (deletes need not be durable; see the
-   * module comment): deleting thousands of replicas waits for no fdatasync.
+   * module comment): deleting thousands of replicas waits for no fdatasync. No tombstone is
+   * needed when the container goes with this release: written to a new active container, it
+   * would start a container of tombstones alone.
    */
   async appendTombstone(id: bigint, generation: bigint, place: ContainerPlace): Promise<void> {
     await this.release(place);
+    // The record goes with its container when that was its last live one: nothing to delete.
+    const origin = this.#states.get(place.container);
+    if (origin === undefined || origin.removing) return;
     this.#appendTombstone({ id, generation, origin: place.container }, false).catch(
       (error: unknown) => {
         this.#logger.warn({ chunkId: id, err: error }, "cannot append a tombstone");

@@ -319,8 +319,15 @@ test("a tombstone whose deleted record's container is gone is not carried on", a
   await waitFor(async () => !(await containerFiles(folder)).includes(second!), 5_000, {
     what: "the second container to be removed",
   });
+  // Once those tombstones are written, nothing is being appended.
+  await waitFor(
+    async () => store.usedBytes + store.deadContainerBytes === (await containerBytesOnDisk(folder)),
+    5_000,
+    { what: "live and dead bytes to add up to the container files" },
+  );
   // When the third goes too, its tombstones delete nothing that is still on disk: none is
   // carried into a container of tombstones alone, which would be carried on at every removal.
+  // Nor is chunk 13's own tombstone written: its record goes with the third container.
   assert.ok(await store.delete(13n));
   await waitFor(async () => (await containerFiles(folder)).join() === first, 5_000, {
     what: "only the first container to be left",
