@@ -1,8 +1,10 @@
 /**
  * One chunk through one pipeline: WRITE_CHUNK to the first DataNode with the others as its
  * downstream, the chunk's frames as DATA (each taken from the chunk only once the socket took
- * the one before), the last one marked `end`, then the pipeline's answer checked against what
- * was sent. A failure of the chunk's source is passed on as it is: it blames no DataNode.
+ * the one before, and sent within the stream's send window: at most that many bytes not yet
+ * acknowledged by the whole pipeline; see `send_window.ts`), the last one marked `end`, then
+ * the pipeline's answer checked against what was sent. A failure of the chunk's source is
+ * passed on as it is: it blames no DataNode.
  *
  * A failure names the DataNode to leave out of the next pipeline, when one can be told: the
  * one a DataNode's error message names (`DataNode <id> (<host:port>)`, the convention of
@@ -16,6 +18,7 @@ import {
   type datanodeRef,
   isBigFsError,
   type OutgoingRequest,
+  SendWindow,
   type schema,
   xxh64Hex,
 } from "#protocol";
@@ -101,7 +104,11 @@ export async function writeChunk(
       // Later writes through this DataNode get a connection of their own, not the stuck one.
       else pool.retire(first.address, peer);
     });
-    readAcks(open, stall, options.onAck);
+    const window = new SendWindow();
+    readAcks(open, stall, (ackedBytes) => {
+      window.acknowledged(ackedBytes);
+      options.onAck?.(ackedBytes);
+    });
     // Settles (rejects) only when the pipeline fails before the last frame is sent.
     const failure = open.response.then(
       () => new Promise<never>(() => {}),
@@ -111,6 +118,9 @@ export async function writeChunk(
     );
     failure.catch(() => {});
     for await (const frame of chunk.frames()) {
+      const bytes = frame.bytes.byteLength;
+      if (!window.fits(bytes)) await Promise.race([window.room(bytes), failure]);
+      window.sent(bytes);
       const sending = open.sendData({
         chunkId: grant.chunkId,
         offset: BigInt(frame.offset),
@@ -181,14 +191,14 @@ function describe(datanode: DatanodeRef): string {
 function readAcks(
   request: OutgoingRequest<"WRITE_CHUNK">,
   stall: StallWatch,
-  onAck: ((ackedBytes: number) => void) | undefined,
+  onAck: (ackedBytes: number) => void,
 ): void {
   (async () => {
     for await (const item of request.items) {
       if (item.kind !== 6) continue;
       stall.touch();
       const ackedBytes = (item.body as { ackedBytes?: unknown }).ackedBytes;
-      if (typeof ackedBytes === "number") onAck?.(ackedBytes);
+      if (typeof ackedBytes === "number") onAck(ackedBytes);
     }
   })().catch(() => {
     // The request failed; its response says how.

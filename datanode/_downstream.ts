@@ -3,6 +3,10 @@
  * request opened on a pooled connection, the frames forwarded into it, and the acks and the
  * response that come back.
  *
+ * Frames go within a send window (`send_window.ts`): at most that many bytes forwarded and not
+ * yet acknowledged, so this stream never fills its queue at the next DataNode and stops the
+ * other pipelines that share the connection.
+ *
  * Failures are attributed: when the connection to the downstream DataNode breaks (it died,
  * or the network to it did), the error is `UNAVAILABLE` naming it; when it answers with an
  * error, that error already names the DataNode that failed further down and is passed on
@@ -10,12 +14,14 @@
  */
 import {
   BigFsError,
+  bytePartsLength,
   type Connection,
   type ConnectionPool,
   type DataToSend,
   type OutgoingRequest,
   type RequestOf,
   type ResponseOf,
+  SendWindow,
 } from "#protocol";
 import { type DataNodeRef, describeDataNode, namingDataNode } from "./_naming.js";
 
@@ -35,6 +41,7 @@ export class Downstream {
   readonly failure: Promise<never>;
   readonly #connection: Connection;
   readonly #request: OutgoingRequest<"WRITE_CHUNK">;
+  readonly #window = new SendWindow();
   #ackedBytes = 0;
 
   private constructor(
@@ -52,7 +59,7 @@ export class Downstream {
         throw this.attribute(error);
       },
     );
-    this.failure.catch(() => {});
+    this.failure.catch((error: unknown) => this.#window.fail(error));
     this.#readAcks(options.onAck);
   }
 
@@ -88,8 +95,15 @@ export class Downstream {
     return this.#ackedBytes;
   }
 
-  /** Forwards one DATA frame; waits while the socket to the peer is full. */
+  /**
+   * Forwards one DATA frame; waits while the send window or the socket to the peer is full.
+   * Rejects as the downstream request fails.
+   */
   async send(data: DataToSend): Promise<void> {
+    const bytes = bytePartsLength(data.bytes);
+    // Rejects with `failure`'s error, attributed already.
+    if (!this.#window.fits(bytes)) await this.#window.room(bytes);
+    this.#window.sent(bytes);
     try {
       await this.#request.sendData(data);
     } catch (error) {
@@ -130,6 +144,7 @@ export class Downstream {
         const ackedBytes = (item.body as { ackedBytes: number }).ackedBytes;
         if (ackedBytes > this.#ackedBytes) {
           this.#ackedBytes = ackedBytes;
+          this.#window.acknowledged(ackedBytes);
           onAck?.(ackedBytes);
         }
       }

@@ -176,11 +176,14 @@ export function clientRoutes(parts: NamenodeParts): Routes {
     ADD_CHUNK: async (body) => {
       parts.safeMode.check(`add a chunk to ${body.path}`);
       const file = leasedFile(body.fileId, body.clientName, body.path);
-      const started = startChunk(file, body.excludeDatanodes ?? [], body.replacesChunkId ?? 0n);
+      const excluded = body.excludeDatanodes ?? [];
+      const started = startChunk(file, excluded, body.replacesChunkId ?? 0n);
       if (started === undefined) {
+        // The client leaves out DataNodes that failed it: say so, or this reads as a full disk.
+        const others = excluded.length > 0 ? ` other than the ${excluded.length} left out` : "";
         throw new BigFsError(
           "NO_SPACE",
-          `Cannot add a chunk to ${file.path}: no live DataNode has room for ${file.chunkSizeBytes} bytes`,
+          `Cannot add a chunk to ${file.path}: no live DataNode${others} has room for ${file.chunkSizeBytes} bytes`,
         );
       }
       await started.durable;

@@ -10,7 +10,10 @@
  * Bounds: at most `inFlightMax` of our requests are open at once (more wait their turn); at
  * most `incomingInFlightMax` of the peer's run at once (more are answered `BUSY`); at most
  * `streamBufferBytesMax` bytes wait in one stream before the socket stops being read; a write
- * that the socket cannot take yet (`write()` returned false) waits for `drain`.
+ * that the socket cannot take yet (`write()` returned false) waits for `drain`. Stopping the
+ * socket stops every stream on it, so a data stream's sender keeps within a send window
+ * smaller than that bound (`send_window.ts`) and a full stream is only ever a misbehaving
+ * peer's.
  *
  * A frame must not stall halfway: once part of a frame has arrived, more of it must follow
  * within `frameTimeoutMs`, or the connection is closed with `PROTOCOL`. The deadline restarts

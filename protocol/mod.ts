@@ -4,7 +4,8 @@
  * - Frames and their codec (`frame.ts`, `frame_decoder.ts`), documented byte by byte there.
  * - Every control message and its schema (`messages.ts`, `schema.ts`).
  * - Connections: requests by id with deadlines, data streams, pushes and backpressure
- *   (`connection.ts`), opened with {@linkcode dial} and served with {@linkcode listen}.
+ *   (`connection.ts`), opened with {@linkcode dial} and served with {@linkcode listen};
+ *   each data stream's send window (`send_window.ts`).
  * - The handshake with mutual HMAC authentication (`handshake.ts`) and chunk access tokens
  *   (`chunk_token.ts`).
  * - Typed error codes (`errors.ts`) and xxh64 checksums (`checksum.ts`).
@@ -142,6 +143,7 @@ export { ReceiveBuffers, readBytesMax, SocketReceiver } from "./receive_buffers.
 export { type Routes, route } from "./router.js";
 export * as schema from "./schema.js";
 export { loadSecret } from "./secret.js";
+export { SendWindow, sendWindowBytesDefault } from "./send_window.js";
 export {
   BigFsServer,
   type ListenOptions,

@@ -187,6 +187,59 @@ test("a forged, expired or misdirected token is refused with ACCESS_DENIED", asy
   assert.is(read.code, "ACCESS_DENIED");
 });
 
+test("a pipeline stuck behind a stopped DataNode holds up no other pipeline through the same two", async () => {
+  const [first, second, third] = nodes as [DataNodeProcess, DataNodeProcess, DataNodeProcess];
+  // Both pipelines go from the first DataNode to the second, over its one pooled connection.
+  // The stuck one goes on to the third, which is stopped: the second cannot pass its frames
+  // on. Without a send window the first forwards them until the second's queue for that
+  // stream passes its bound and the second stops reading the shared connection.
+  third.child.kill("SIGSTOP");
+  try {
+    const stuckBytes = chunkBytes(48 * 1024 * 1024);
+    let stuckFrames = 0;
+    const stuck = writeChunk(await connect(first), stuckBytes, {
+      secret,
+      chunkId: 150n,
+      downstream: refs(second, third),
+      frameBytes: 256 * 1024,
+      afterFrame: (index) => {
+        stuckFrames = index + 1;
+      },
+    });
+    stuck.catch(() => {});
+    await waitFor(() => stuckFrames >= 16, 10_000, { what: "4 MiB of the stuck chunk to go" });
+
+    const otherBytes = chunkBytes(48 * 1024 * 1024);
+    const other = writeChunk(await connect(first), otherBytes, {
+      secret,
+      chunkId: 151n,
+      downstream: refs(second),
+      frameBytes: 256 * 1024,
+    });
+    let answer: Awaited<typeof other> | undefined;
+    other.then(
+      (response) => {
+        answer = response;
+      },
+      () => {},
+    );
+    await waitFor(() => answer, 20_000, { what: "the other pipeline's answer" });
+    assert.equal(answer!.stored, [first.id, second.id]);
+    assert.is(answer!.size, otherBytes.byteLength);
+
+    // The stopped DataNode goes on, and so does the stuck pipeline.
+    third.child.kill("SIGCONT");
+    const response = await stuck;
+    assert.equal(response.stored, [first.id, second.id, third.id]);
+    assert.equal(
+      (await readChunk(await connect(third), { secret, chunkId: 150n })).bytes,
+      stuckBytes,
+    );
+  } finally {
+    third.child.kill("SIGCONT");
+  }
+});
+
 test("a downstream DataNode killed mid-chunk fails the write with UNAVAILABLE naming it", async () => {
   const [first, second, third] = nodes as [DataNodeProcess, DataNodeProcess, DataNodeProcess];
   const client = await connect(first);

@@ -419,6 +419,8 @@ test("addChunk returns a new chunk id and generation, distinct live DataNodes, a
       }),
     );
     assert.is(none.code, "NO_SPACE");
+    // Not a full disk: the message says the client left them out.
+    assert.match(none.message, "no live DataNode other than the 4 left out has room");
   } finally {
     await harness.cleanup();
   }

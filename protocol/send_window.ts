@@ -1,0 +1,91 @@
+/**
+ * A data stream's send window: how many of its bytes may be on their way, sent and not yet
+ * acknowledged by the receiver, before the sender waits for an acknowledgement.
+ *
+ * Why: many streams share one connection (a DataNode forwards every pipeline through a
+ * second DataNode over one pooled connection), and a receiver stops reading the whole socket
+ * when one stream's queue passes `streamBufferBytesMax` (`connection.ts`). Without a window a
+ * stream whose consumer waits (its downstream DataNode is slow) fills its queue and stops
+ * every other stream on that connection behind it; pipelines that cross through the same
+ * DataNodes in different orders then wait on each other in a ring, and stay stuck until a
+ * timeout fails them all. Sixteen concurrent uploads of 256 MiB did exactly that. A sender
+ * that keeps at most the window unacknowledged, smaller than the receiver's queue bound, never
+ * fills a queue: no stream stops another. HTTP/2 bounds its streams the same way
+ * (`WINDOW_UPDATE`); here the acknowledgements are the write pipeline's `{ ackedBytes }`.
+ *
+ * The window also bounds what one stream holds in each process it crosses.
+ *
+ * @module
+ */
+import { BigFsError } from "./errors.js";
+
+/** Bytes a stream may have unacknowledged by default: half a receiver's default queue bound. */
+export const sendWindowBytesDefault = 4 * 1024 * 1024;
+
+/** The send window of one stream, for its one sender. */
+export class SendWindow {
+  /** Most bytes unacknowledged at once (a larger single frame may go when none is). */
+  readonly bytesMax: number;
+  #sentBytes = 0;
+  #ackedBytes = 0;
+  #failure: unknown;
+  #waiter: { bytes: number; resolve: () => void; reject: (reason: unknown) => void } | undefined;
+
+  constructor(bytesMax = sendWindowBytesDefault) {
+    if (!(Number.isSafeInteger(bytesMax) && bytesMax > 0)) {
+      throw new RangeError(`Cannot use a send window of ${bytesMax} bytes: it must be positive`);
+    }
+    this.bytesMax = bytesMax;
+  }
+
+  /** Bytes sent and not yet acknowledged. */
+  get unacknowledgedBytes(): number {
+    return this.#sentBytes - this.#ackedBytes;
+  }
+
+  /** True when `bytes` more may be sent now: they fit, or nothing is unacknowledged. */
+  fits(bytes: number): boolean {
+    const unacknowledged = this.#sentBytes - this.#ackedBytes;
+    return unacknowledged <= 0 || unacknowledged + bytes <= this.bytesMax;
+  }
+
+  /**
+   * Resolves once `bytes` more may be sent ({@linkcode SendWindow.fits}); rejects with the
+   * reason given to {@linkcode SendWindow.fail}. One wait at a time: a stream has one sender.
+   */
+  room(bytes: number): Promise<void> {
+    if (this.#failure !== undefined) return Promise.reject(this.#failure);
+    if (this.fits(bytes)) return Promise.resolve();
+    if (this.#waiter !== undefined) {
+      return Promise.reject(new BigFsError("INTERNAL", "Bug: two waits on one send window"));
+    }
+    return new Promise((resolve, reject) => {
+      this.#waiter = { bytes, resolve, reject };
+    });
+  }
+
+  /** Counts `bytes` sent. */
+  sent(bytes: number): void {
+    this.#sentBytes += bytes;
+  }
+
+  /** The receiver acknowledged the stream's first `ackedBytes` bytes (a running total). */
+  acknowledged(ackedBytes: number): void {
+    if (ackedBytes <= this.#ackedBytes) return;
+    this.#ackedBytes = ackedBytes;
+    const waiter = this.#waiter;
+    if (waiter !== undefined && this.fits(waiter.bytes)) {
+      this.#waiter = undefined;
+      waiter.resolve();
+    }
+  }
+
+  /** The stream failed: a wait under way, and every later one, rejects with `reason`. */
+  fail(reason: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = reason;
+    const waiter = this.#waiter;
+    this.#waiter = undefined;
+    waiter?.reject(reason);
+  }
+}
