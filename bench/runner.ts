@@ -128,6 +128,7 @@ export async function runBench(
     warmup: settings.warmup,
     replication: settings.replication,
     ...(settings.chunkSizeBytes === undefined ? {} : { chunkSizeBytes: settings.chunkSizeBytes }),
+    heartbeatIntervalMs: settings.heartbeatIntervalMs,
     progress,
   };
   let previous: string | undefined;

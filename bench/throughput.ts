@@ -3,9 +3,9 @@
  * (one client each), repeated R times; aggregate MiB/s, median and min–max, compared to the
  * disk-copy ceiling (limits a) for writes and the loopback ceiling (limits b) for reads.
  *
- * Uploads read the same local file the disk-copy ceiling copies; downloads go to local file
- * paths, which the client makes durable before renaming them into place, as the loopback
- * ceiling's file is made durable.
+ * Uploads read the same local file the disk-copy ceiling copies, and each run writes into an
+ * empty folder (see `clearLastRun`); downloads go to local file paths, which the client makes
+ * durable before renaming them into place, as the loopback ceiling's file is made durable.
  *
  * Memory: the peak resident memory of each DataNode during write (the highest of them; see
  * `memory_sampler.ts`), reported in MiB as the highest run, with no ceiling: the target is
@@ -26,6 +26,7 @@ import {
   type ScenarioReport,
   withTarget,
 } from "./result.js";
+import { settle } from "./settle.js";
 import { elapsedMs, mibPerSecond, runPool, spreadOf } from "./stats.js";
 
 /** Options for {@linkcode runWrite} and {@linkcode runRead}. */
@@ -42,13 +43,19 @@ export interface ThroughputOptions {
   warmup: number;
   replication: number;
   chunkSizeBytes?: number;
+  /** The cluster's heartbeat interval, for letting it settle between write runs. */
+  heartbeatIntervalMs: number;
   progress: Progress;
 }
 
 const streams = (count: number) => (count === 1 ? "1 stream" : `${count} streams`);
 
+/** The folder of write's and read's files. */
+const ioFolder = "/bench-io";
 /** Where the `index`-th file of write and read lives. */
-export const ioFilePath = (index: number) => `/bench-io/file-${index}`;
+export const ioFilePath = (index: number) => `${ioFolder}/file-${index}`;
+/** Longest wait for the cluster to settle between write runs. */
+const settleTimeoutMs = 60_000;
 
 async function withClients<T>(
   cluster: BenchCluster,
@@ -182,7 +189,34 @@ function settingsOf(options: ThroughputOptions): ScenarioReport["settings"] {
   };
 }
 
-/** `write`: uploads F × S bytes R times; compared to the disk-copy ceiling. */
+/**
+ * Before every write run but the first: deletes the last run's files and lets the cluster
+ * settle (`settle.ts`). Overwriting them instead had the DataNodes delete the last run's
+ * replicas during the next one, which cost a run about a tenth of its speed: the run then
+ * measured a write and a clean-up. As TestDFSIO, each run writes into an empty folder.
+ * Returns a note when the cluster did not settle in time.
+ */
+async function clearLastRun(
+  cluster: BenchCluster,
+  options: ThroughputOptions,
+): Promise<string | undefined> {
+  options.progress.stage("write: deleting the last run's files and letting the cluster settle");
+  const client = await cluster.client();
+  try {
+    await client.delete(ioFolder, { recursive: true });
+  } finally {
+    await client.close();
+  }
+  const settled = await settle(cluster, {
+    heartbeatIntervalMs: options.heartbeatIntervalMs,
+    timeoutMs: settleTimeoutMs,
+  });
+  return settled
+    ? undefined
+    : `The DataNodes' chunk counts still changed ${settleTimeoutMs / 1000} s after a write run's files were deleted: a later run ran while the cluster was busy.`;
+}
+
+/** `write`: uploads F × S bytes R times into an empty folder; compared to the disk-copy ceiling. */
 export async function runWrite(
   cluster: BenchCluster,
   options: ThroughputOptions,
@@ -192,10 +226,18 @@ export async function runWrite(
   const samples: number[] = [];
   const datanodes = datanodePids(cluster);
   const datanodePeaks: number[] = [];
+  // The same note, once, however many runs it concerns.
+  const notes = new Set<string>();
+  const clear = async () => {
+    const note = await clearLastRun(cluster, options);
+    if (note !== undefined) notes.add(note);
+  };
   for (let run = 1; run <= options.warmup; run++) {
+    if (run > 1) await clear();
     await writeOnce(cluster, options, `write: warm-up ${run}/${options.warmup}, not counted`);
   }
   for (let run = 1; run <= options.repeat; run++) {
+    if (run > 1 || options.warmup > 0) await clear();
     const { durationMs, peakBytes } = await writeOnce(
       cluster,
       options,
@@ -244,6 +286,7 @@ export async function runWrite(
       "DataNode memory is measured only on a cluster the bench starts",
     ];
   }
+  if (notes.size > 0) report.notes = [...(report.notes ?? []), ...notes];
   return report;
 }
 
