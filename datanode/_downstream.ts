@@ -101,8 +101,8 @@ export class Downstream {
    */
   async send(data: DataToSend): Promise<void> {
     const bytes = bytePartsLength(data.bytes);
-    // Rejects with `failure`'s error, attributed already.
-    if (!this.#window.fits(bytes)) await this.#window.room(bytes);
+    // Waits for room, or rejects with `failure`'s error (attributed already) once it failed.
+    await this.#window.room(bytes);
     this.#window.sent(bytes);
     try {
       await this.#request.sendData(data);

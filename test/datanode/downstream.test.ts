@@ -77,4 +77,35 @@ test("a frame waiting for room in the window fails with the downstream's error, 
   }
 });
 
+test("once the downstream failed, a frame is refused with its error even with room in the window", async () => {
+  const { server } = await silentDataNode(1);
+  const pool = new ConnectionPool({ secret, role: "datanode" });
+  const { host, port } = server.address;
+  try {
+    const downstream = await Downstream.open(
+      pool,
+      { id: "dn-next", address: `${host}:${port}` },
+      {
+        chunkId: 4n,
+        generation: 1n,
+        token: new Uint8Array(32),
+        downstream: [],
+      },
+    );
+    const bytes = randomBytes(1024);
+    await downstream.send({ chunkId: 4n, offset: 0n, bytes, xxh64: xxh64(bytes) });
+    const failed = await downstream.failure.catch((caught: unknown) => caught);
+    const later = await downstream
+      .send({ chunkId: 4n, offset: 1024n, bytes, xxh64: xxh64(bytes) })
+      .then(
+        () => "sent",
+        (caught: unknown) => caught,
+      );
+    assert.is(later, failed, "a frame went into a failed request");
+  } finally {
+    pool.close();
+    await server.close();
+  }
+});
+
 test.run();
