@@ -1,8 +1,9 @@
 /**
  * One chunk through one pipeline: WRITE_CHUNK to the first DataNode with the others as its
  * downstream, the chunk's frames as DATA (each taken from the chunk only once the socket took
- * the one before, and sent within the stream's send window: at most that many bytes not yet
- * acknowledged by the whole pipeline; see `send_window.ts`), the last one marked `end`, then
+ * the one before, and sent within the stream's send window: at most as many bytes not yet
+ * acknowledged by the whole pipeline as the first DataNode says it takes; see
+ * `send_window.ts`), the last one marked `end`, then
  * the pipeline's answer checked against what was sent. A failure of the chunk's source is
  * passed on as it is: it blames no DataNode.
  *
@@ -105,9 +106,10 @@ export async function writeChunk(
       else pool.retire(first.address, peer);
     });
     const window = new SendWindow();
-    readAcks(open, stall, (ackedBytes) => {
+    readAcks(open, stall, (ackedBytes, windowBytes) => {
+      if (windowBytes !== undefined) window.resize(windowBytes);
       window.acknowledged(ackedBytes);
-      options.onAck?.(ackedBytes);
+      if (ackedBytes > 0) options.onAck?.(ackedBytes);
     });
     // Settles (rejects) only when the pipeline fails before the last frame is sent.
     const failure = open.response.then(
@@ -191,14 +193,19 @@ function describe(datanode: DatanodeRef): string {
 function readAcks(
   request: OutgoingRequest<"WRITE_CHUNK">,
   stall: StallWatch,
-  onAck: (ackedBytes: number) => void,
+  onAck: (ackedBytes: number, windowBytes: number | undefined) => void,
 ): void {
   (async () => {
     for await (const item of request.items) {
       if (item.kind !== 6) continue;
       stall.touch();
-      const ackedBytes = (item.body as { ackedBytes?: unknown }).ackedBytes;
-      if (typeof ackedBytes === "number") onAck(ackedBytes);
+      const { ackedBytes, windowBytes } = item.body as {
+        ackedBytes?: unknown;
+        windowBytes?: unknown;
+      };
+      if (typeof ackedBytes === "number") {
+        onAck(ackedBytes, typeof windowBytes === "number" ? windowBytes : undefined);
+      }
     }
   })().catch(() => {
     // The request failed; its response says how.

@@ -3,9 +3,9 @@
  * request opened on a pooled connection, the frames forwarded into it, and the acks and the
  * response that come back.
  *
- * Frames go within a send window (`send_window.ts`): at most that many bytes forwarded and not
- * yet acknowledged, so this stream never fills its queue at the next DataNode and stops the
- * other pipelines that share the connection.
+ * Frames go within a send window (`send_window.ts`): at most as many bytes forwarded and not
+ * yet acknowledged as the next DataNode says it takes, so this stream never fills its queue
+ * there and stops the other pipelines that share the connection.
  *
  * Failures are attributed: when the connection to the downstream DataNode breaks (it died,
  * or the network to it did), the error is `UNAVAILABLE` naming it; when it answers with an
@@ -141,7 +141,11 @@ export class Downstream {
     try {
       for await (const item of this.#request.items) {
         if (item.kind !== 6) continue;
-        const ackedBytes = (item.body as { ackedBytes: number }).ackedBytes;
+        const { ackedBytes, windowBytes } = item.body as {
+          ackedBytes: number;
+          windowBytes?: number;
+        };
+        if (windowBytes !== undefined) this.#window.resize(windowBytes);
         if (ackedBytes > this.#ackedBytes) {
           this.#ackedBytes = ackedBytes;
           this.#window.acknowledged(ackedBytes);

@@ -55,6 +55,13 @@ export const dataNodeConfigSpec = {
     default: 3_600_000,
     description: "pause between two full scrubber passes",
   },
+  writeBuffer: {
+    flag: "write-buffer",
+    type: "size",
+    default: 64 * 1024 ** 2,
+    description:
+      "bytes the writes' senders may have on their way to this DataNode at once, shared among the writes under way (each gets 256 KiB to 4 MiB)",
+  },
   directIo: {
     flag: "direct-io",
     type: "boolean",

@@ -126,6 +126,7 @@ export class DataNode {
       self,
       peers,
       logger,
+      writeBufferBytes: config.writeBuffer,
       onStored: (replica) => parts.link.reportAdded(replica),
     });
     const reads = new ReadService({

@@ -6,18 +6,22 @@
  * forwards the frame to the next DataNode and writes it to its own temp file, both at once.
  * After the frame marked `end` it finalises its replica (fdatasync, rename) and waits for the
  * downstream response; only with both does it answer upstream, `stored` listing itself and
- * every DataNode after it. On the way it sends `{ ackedBytes }` messages upstream: bytes
- * written here and acknowledged by every DataNode downstream (written, not yet fsynced), for
- * every frame but the last, which the response acknowledges.
+ * every DataNode after it. On the way it sends `{ ackedBytes, windowBytes }` messages
+ * upstream: bytes written here and acknowledged by every DataNode downstream (written, not
+ * yet fsynced), for every frame but the last, which the response acknowledges; and the send
+ * window the sender is to keep to (`send_window.ts`), first as the write starts.
  *
  * Any failure stops the whole pipeline: the local temp file (or a replica finalised before
  * the downstream failed) is removed, the downstream request is cancelled, and the error
  * names the DataNode at fault: the one that found a checksum mismatch or ran out of space,
  * or the downstream one that died (`UNAVAILABLE`). No DataNode keeps part of a chunk.
  *
- * Memory per write is bounded by the connection's stream queue: a frame is taken from it only
- * once the previous one is handed to the downstream socket and at most
- * {@linkcode localWritesMax} frames are waiting for the local disk. Letting a few local writes
+ * Memory: what a write holds here (queued, on its way downstream, waiting for the disk) is
+ * bytes its sender sent and this DataNode has not acknowledged, so at most the window it was
+ * given. The writes under way share `writeBufferBytes` equally (between one frame and 4 MiB
+ * each), so the DataNode's memory for writes stays bounded however many come at once. A
+ * frame is taken from the queue only once the previous one is handed to the downstream socket
+ * and at most {@linkcode localWritesMax} frames are waiting for the local disk. Letting a few local writes
  * run behind keeps the pipeline moving at the network's pace when one write is slow (the
  * kernel throttles writers while it flushes dirty pages), instead of every DataNode after
  * this one waiting for this disk frame by frame.
@@ -28,6 +32,7 @@ import {
   type IncomingRequest,
   type Logger,
   type ResponseOf,
+  sendWindowBytesDefault,
   untilAborted,
   xxh64,
   xxh64Hex,
@@ -39,6 +44,20 @@ import type { ChunkStore, ChunkWriter, ReplicaInfo } from "./chunk_store.js";
 
 /** Frames of one write that may be waiting for the local disk at once. */
 export const localWritesMax = 4;
+
+/** What the writes' senders may have on their way to a DataNode at once, by default. */
+export const writeBufferBytesDefault = 64 * 1024 * 1024;
+/** The least send window a write is given, however many there are: one 256 KiB frame. */
+const windowBytesMin = 256 * 1024;
+
+/**
+ * The send window each write gets when `active` writes share `bufferBytes`: an equal part,
+ * between one frame and the most a sender keeps (`send_window.ts`).
+ */
+export function windowForWrites(bufferBytes: number, active: number): number {
+  const share = Math.floor(bufferBytes / Math.max(1, active));
+  return Math.max(windowBytesMin, Math.min(share, sendWindowBytesDefault));
+}
 
 /** What a {@linkcode WritePipeline} works with. */
 export interface WritePipelineOptions {
@@ -53,6 +72,11 @@ export interface WritePipelineOptions {
   onStored: (replica: ReplicaInfo) => void;
   /** A write whose sender sends nothing for this long fails with `TIMEOUT`; default 60 s. */
   frameIdleTimeoutMs?: number;
+  /**
+   * Bytes the writes' senders may have on their way here at once, shared equally among the
+   * writes under way (each told its part with every ack); default 64 MiB.
+   */
+  writeBufferBytes?: number;
 }
 
 /** Serves WRITE_CHUNK requests. */
@@ -99,7 +123,10 @@ export class WritePipeline {
     let writer: ChunkWriter | undefined;
     let downstream: Downstream | undefined;
     let finalised = false;
-    const acks = new UpstreamAcks(request);
+    const bufferBytes = this.#options.writeBufferBytes ?? writeBufferBytesDefault;
+    const acks = new UpstreamAcks(request, () => windowForWrites(bufferBytes, this.#active));
+    // The sender may send only a little until it knows its window: tell it at once.
+    acks.advertise();
     try {
       writer = await store.createWriter(body.chunkId, body.generation);
       if (next !== undefined) {
@@ -169,16 +196,26 @@ export class WritePipeline {
   }
 }
 
-/** Sends `{ ackedBytes }` upstream as bytes are written here and acknowledged downstream. */
+/**
+ * Sends `{ ackedBytes, windowBytes }` upstream as bytes are written here and acknowledged
+ * downstream, each with the sender's send window as it stands (see `windowForWrites`).
+ */
 class UpstreamAcks {
   readonly #request: IncomingRequest<"WRITE_CHUNK">;
+  readonly #window: () => number;
   /** The next DataNode, whose acks bound ours; none at the end of the pipeline. */
   downstream: Downstream | undefined;
   #writtenBytes = 0;
   #sentBytes = 0;
 
-  constructor(request: IncomingRequest<"WRITE_CHUNK">) {
+  constructor(request: IncomingRequest<"WRITE_CHUNK">, window: () => number) {
     this.#request = request;
+    this.#window = window;
+  }
+
+  /** Tells the sender its window, acknowledging nothing new. */
+  advertise(): void {
+    this.#send(this.#sentBytes);
   }
 
   written(bytes: number): void {
@@ -190,7 +227,11 @@ class UpstreamAcks {
     const acked = Math.min(this.#writtenBytes, this.downstream?.ackedBytes ?? Infinity);
     if (acked <= this.#sentBytes) return;
     this.#sentBytes = acked;
-    this.#request.sendMessage({ ackedBytes: acked }).catch(() => {});
+    this.#send(acked);
+  }
+
+  #send(ackedBytes: number): void {
+    this.#request.sendMessage({ ackedBytes, windowBytes: this.#window() }).catch(() => {});
   }
 }
 

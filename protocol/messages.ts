@@ -349,7 +349,9 @@ export const Messages = {
       purpose: optional(oneOf("write", "replicate")),
     }),
     response: object({ stored: array(datanodeId, { itemsMax: 64 }), size: uint(), xxh64: u64() }),
-    message: object({ ackedBytes: uint() }),
+    // `windowBytes`: the most this DataNode lets the sender have unacknowledged from now on
+    // (`send_window.ts`); it shrinks as the DataNode's writes multiply.
+    message: object({ ackedBytes: uint(), windowBytes: optional(uint()) }),
   },
   READ_CHUNK: {
     opcode: 61,

@@ -13,29 +13,55 @@
  * fills a queue: no stream stops another. HTTP/2 bounds its streams the same way
  * (`WINDOW_UPDATE`); here the acknowledgements are the write pipeline's `{ ackedBytes }`.
  *
- * The window also bounds what one stream holds in each process it crosses.
+ * The window also bounds what one stream holds in each process it crosses, and the receiver
+ * sets it: a DataNode shares a budget among its writes and tells each sender its part with
+ * every acknowledgement (`windowBytes`), so its memory stays bounded however many streams
+ * come. Until the receiver has said, a stream may have {@linkcode sendWindowStartBytes}
+ * unacknowledged: many streams that start at once cannot overrun the budget first.
  *
  * @module
  */
 import { BigFsError } from "./errors.js";
 
-/** Bytes a stream may have unacknowledged by default: half a receiver's default queue bound. */
+/** The most a stream may have unacknowledged: half a receiver's default queue bound. */
 export const sendWindowBytesDefault = 4 * 1024 * 1024;
+/** What a stream may have unacknowledged before the receiver says how much it takes. */
+export const sendWindowStartBytes = 1024 * 1024;
 
 /** The send window of one stream, for its one sender. */
 export class SendWindow {
-  /** Most bytes unacknowledged at once (a larger single frame may go when none is). */
-  readonly bytesMax: number;
+  /** The most {@linkcode SendWindow.resize} may set. */
+  readonly ceilingBytes: number;
+  #bytesMax: number;
   #sentBytes = 0;
   #ackedBytes = 0;
   #failure: unknown;
   #waiter: { bytes: number; resolve: () => void; reject: (reason: unknown) => void } | undefined;
 
-  constructor(bytesMax = sendWindowBytesDefault) {
-    if (!(Number.isSafeInteger(bytesMax) && bytesMax > 0)) {
-      throw new RangeError(`Cannot use a send window of ${bytesMax} bytes: it must be positive`);
+  /** A window of `bytesMax`, which the receiver may move up to `ceilingBytes`. */
+  constructor(bytesMax = sendWindowStartBytes, ceilingBytes = sendWindowBytesDefault) {
+    for (const value of [bytesMax, ceilingBytes]) {
+      if (!(Number.isSafeInteger(value) && value > 0)) {
+        throw new RangeError(`Cannot use a send window of ${value} bytes: it must be positive`);
+      }
     }
-    this.bytesMax = bytesMax;
+    this.ceilingBytes = ceilingBytes;
+    this.#bytesMax = Math.min(bytesMax, ceilingBytes);
+  }
+
+  /** Most bytes unacknowledged at once (a larger single frame may go when none is). */
+  get bytesMax(): number {
+    return this.#bytesMax;
+  }
+
+  /**
+   * The receiver says how much it takes: the window becomes `bytesMax` (at most the ceiling,
+   * at least 1). Bytes already sent stay sent; a smaller window only holds the next ones back.
+   */
+  resize(bytesMax: number): void {
+    if (!(Number.isFinite(bytesMax) && bytesMax >= 0)) return;
+    this.#bytesMax = Math.max(1, Math.min(Math.floor(bytesMax), this.ceilingBytes));
+    this.#wakeIfRoom();
   }
 
   /** Bytes sent and not yet acknowledged. */
@@ -46,7 +72,7 @@ export class SendWindow {
   /** True when `bytes` more may be sent now: they fit, or nothing is unacknowledged. */
   fits(bytes: number): boolean {
     const unacknowledged = this.#sentBytes - this.#ackedBytes;
-    return unacknowledged <= 0 || unacknowledged + bytes <= this.bytesMax;
+    return unacknowledged <= 0 || unacknowledged + bytes <= this.#bytesMax;
   }
 
   /**
@@ -73,6 +99,10 @@ export class SendWindow {
   acknowledged(ackedBytes: number): void {
     if (ackedBytes <= this.#ackedBytes) return;
     this.#ackedBytes = ackedBytes;
+    this.#wakeIfRoom();
+  }
+
+  #wakeIfRoom(): void {
     const waiter = this.#waiter;
     if (waiter !== undefined && this.fits(waiter.bytes)) {
       this.#waiter = undefined;

@@ -8,6 +8,7 @@ import {
   type IncomingRequest,
   listen,
   sendWindowBytesDefault,
+  sendWindowStartBytes,
   xxh64,
 } from "#protocol";
 import type { ChunkData, ChunkFrame } from "../../client/chunk_source.js";
@@ -36,10 +37,11 @@ function chunkOf(frames: number): ChunkData {
 
 /**
  * A first DataNode that takes every frame at once; it acknowledges them only when `acks` is
- * set, and answers after the last.
+ * set, and answers after the last. With `windowBytes` it first tells the client its window.
  */
 async function fakeDataNode(
   acks: boolean,
+  windowBytes?: number,
 ): Promise<{ server: BigFsServer; received: () => number }> {
   let received = 0;
   const server = await listen({
@@ -48,6 +50,7 @@ async function fakeDataNode(
     role: "datanode",
     handler: async (request) => {
       const write = request as IncomingRequest<"WRITE_CHUNK">;
+      if (windowBytes !== undefined) await write.sendMessage({ ackedBytes: 0, windowBytes });
       const hasher: Uint8Array[] = [];
       for await (const item of write.items) {
         if (item.kind !== 5) continue;
@@ -72,27 +75,33 @@ function grantFor(server: BigFsServer): ChunkGrant {
   };
 }
 
-test("an upload sends no more than its send window before the pipeline acknowledges", async () => {
-  const { server, received } = await fakeDataNode(false);
-  const pool = new ConnectionPool({ secret, role: "client" });
-  try {
-    // 64 frames, 16 MiB: four windows. Nothing is acknowledged, so after one window the
-    // upload waits until its stall timeout fails it; without a window it would send them all
-    // and get its answer.
-    const outcome = await writeChunk(pool, grantFor(server), chunkOf(64), {
-      stallTimeoutMs: 500,
-    }).then(
-      () => undefined,
-      (caught: unknown) => caught as BigFsError,
-    );
-    assert.ok(outcome, "the whole chunk went unacknowledged and was answered");
-    assert.is(outcome.code, "TIMEOUT", outcome.message);
-    assert.is(received(), sendWindowBytesDefault);
-  } finally {
-    pool.close();
-    await server.close();
-  }
-});
+for (const [said, windowBytes, expected] of [
+  ["never says its window", undefined, sendWindowStartBytes],
+  ["says 3 MiB", 3 * 1024 * 1024, 3 * 1024 * 1024],
+  ["says more than the most a client keeps", 64 * 1024 * 1024, sendWindowBytesDefault],
+] as const) {
+  test(`an upload sends no more than its window unacknowledged: a DataNode that ${said}`, async () => {
+    const { server, received } = await fakeDataNode(false, windowBytes);
+    const pool = new ConnectionPool({ secret, role: "client" });
+    try {
+      // 64 frames, 16 MiB. Nothing is acknowledged, so after one window the upload waits
+      // until its stall timeout fails it; without a window it would send them all and get
+      // its answer.
+      const outcome = await writeChunk(pool, grantFor(server), chunkOf(64), {
+        stallTimeoutMs: 500,
+      }).then(
+        () => undefined,
+        (caught: unknown) => caught as BigFsError,
+      );
+      assert.ok(outcome, "the whole chunk went unacknowledged and was answered");
+      assert.is(outcome.code, "TIMEOUT", outcome.message);
+      assert.is(received(), expected);
+    } finally {
+      pool.close();
+      await server.close();
+    }
+  });
+}
 
 test("an upload whose pipeline acknowledges goes on past its window to the end", async () => {
   const { server, received } = await fakeDataNode(true);

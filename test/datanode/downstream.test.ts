@@ -7,7 +7,7 @@ import {
   ConnectionPool,
   type IncomingRequest,
   listen,
-  sendWindowBytesDefault,
+  sendWindowStartBytes,
   xxh64,
 } from "#protocol";
 import { Downstream } from "../../datanode/_downstream.js";
@@ -16,9 +16,13 @@ import { waitFor } from "../helpers/wait.js";
 const secret = Buffer.from("downstream-test-secret-0123456789");
 const frameBytes = 256 * 1024;
 
-/** A next DataNode that takes frames without acknowledging them, and fails after `failAt` bytes. */
+/**
+ * A next DataNode that takes frames without acknowledging them, and fails after `failAt`
+ * bytes; it first tells the sender its window when `windowBytes` is given.
+ */
 async function silentDataNode(
   failAt: number,
+  windowBytes?: number,
 ): Promise<{ server: BigFsServer; received: () => number }> {
   let received = 0;
   const server = await listen({
@@ -26,7 +30,9 @@ async function silentDataNode(
     secret,
     role: "datanode",
     handler: async (request) => {
-      for await (const item of (request as IncomingRequest<"WRITE_CHUNK">).items) {
+      const write = request as IncomingRequest<"WRITE_CHUNK">;
+      if (windowBytes !== undefined) await write.sendMessage({ ackedBytes: 0, windowBytes });
+      for await (const item of write.items) {
         if (item.kind !== 5) continue;
         received += item.byteLength;
         if (received >= failAt) throw new BigFsError("NO_SPACE", "the disk is full");
@@ -37,40 +43,75 @@ async function silentDataNode(
   return { server, received: () => received };
 }
 
+/** Sends frames until one fails; the failing frame's offset and the error. */
+async function sendUntilFailure(
+  downstream: Downstream,
+): Promise<{ failedAt: number; error: BigFsError }> {
+  const bytes = randomBytes(frameBytes);
+  let failure: { failedAt: number; error: BigFsError } | undefined;
+  const sending = (async () => {
+    for (let offset = 0; failure === undefined; offset += frameBytes) {
+      await downstream
+        .send({ chunkId: 3n, offset: BigInt(offset), bytes, xxh64: xxh64(bytes) })
+        .catch((caught: BigFsError) => {
+          failure = { failedAt: offset, error: caught };
+        });
+    }
+  })();
+  await waitFor(() => failure, 10_000, { what: "the waiting send to fail" });
+  await sending;
+  return failure!;
+}
+
 test("a frame waiting for room in the window fails with the downstream's error, named once", async () => {
-  // The next DataNode fails once it has one window's worth, unacknowledged: the sender has
-  // then sent its window and waits for room. That wait must end with the error, not hang.
-  const { server, received } = await silentDataNode(sendWindowBytesDefault);
+  // The next DataNode, which never says how much it takes, fails once it has the window a
+  // stream starts with, unacknowledged: the sender has then sent its window and waits for
+  // room. That wait must end with the error, not hang.
+  const { server, received } = await silentDataNode(sendWindowStartBytes);
   const pool = new ConnectionPool({ secret, role: "datanode" });
   const { host, port } = server.address;
-  const target = { id: "dn-next", address: `${host}:${port}` };
   try {
-    const downstream = await Downstream.open(pool, target, {
-      chunkId: 3n,
-      generation: 1n,
-      token: new Uint8Array(32),
-      downstream: [],
-    });
-    const bytes = randomBytes(frameBytes);
-    let error: BigFsError | undefined;
-    let failedAt = -1;
-    const sending = (async () => {
-      for (let offset = 0; error === undefined; offset += frameBytes) {
-        await downstream
-          .send({ chunkId: 3n, offset: BigInt(offset), bytes, xxh64: xxh64(bytes) })
-          .catch((caught: BigFsError) => {
-            error = caught;
-            failedAt = offset;
-          });
-      }
-    })();
-    await waitFor(() => error, 10_000, { what: "the waiting send to fail" });
-    await sending;
-    assert.is(failedAt, sendWindowBytesDefault, "the frame after one window waited, and failed");
-    assert.is(received(), sendWindowBytesDefault);
-    assert.is(error!.code, "NO_SPACE");
-    const named = error!.message.split("DataNode dn-next (").length - 1;
-    assert.is(named, 1, error!.message);
+    const downstream = await Downstream.open(
+      pool,
+      { id: "dn-next", address: `${host}:${port}` },
+      {
+        chunkId: 3n,
+        generation: 1n,
+        token: new Uint8Array(32),
+        downstream: [],
+      },
+    );
+    const { failedAt, error } = await sendUntilFailure(downstream);
+    assert.is(failedAt, sendWindowStartBytes, "the frame after one window waited, and failed");
+    assert.is(received(), sendWindowStartBytes);
+    assert.is(error.code, "NO_SPACE");
+    const named = error.message.split("DataNode dn-next (").length - 1;
+    assert.is(named, 1, error.message);
+  } finally {
+    pool.close();
+    await server.close();
+  }
+});
+
+test("the window is what the next DataNode says it takes", async () => {
+  const windowBytes = 2 * 1024 * 1024 + frameBytes;
+  const { server, received } = await silentDataNode(windowBytes, windowBytes);
+  const pool = new ConnectionPool({ secret, role: "datanode" });
+  const { host, port } = server.address;
+  try {
+    const downstream = await Downstream.open(
+      pool,
+      { id: "dn-next", address: `${host}:${port}` },
+      {
+        chunkId: 3n,
+        generation: 1n,
+        token: new Uint8Array(32),
+        downstream: [],
+      },
+    );
+    const { failedAt } = await sendUntilFailure(downstream);
+    assert.is(failedAt, windowBytes);
+    assert.is(received(), windowBytes);
   } finally {
     pool.close();
     await server.close();

@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { type Connection, dial, mintChunkToken, xxh64 } from "#protocol";
+import { type Connection, dial, mintChunkToken, sendWindowBytesDefault, xxh64 } from "#protocol";
 import { chunkBytes, readChunk, rejection, tokenFor, writeChunk } from "../helpers/chunk_client.js";
 import { type DataNodeProcess, spawnDataNode } from "../helpers/datanode_process.js";
 import { FakeNameNode } from "../helpers/fake_namenode.js";
@@ -106,9 +106,14 @@ test("the first DataNode acknowledges bytes upstream as the whole pipeline has t
     downstream: refs(second, third),
   });
   const acks: number[] = [];
+  const windows: (number | undefined)[] = [];
   const reading = (async () => {
     for await (const item of write.items) {
-      if (item.kind === 6) acks.push((item.body as { ackedBytes: number }).ackedBytes);
+      if (item.kind !== 6) continue;
+      const { ackedBytes, windowBytes } = item.body as { ackedBytes: number; windowBytes?: number };
+      windows.push(windowBytes);
+      // The first message only says the window, before anything is written.
+      if (windows.length > 1 || ackedBytes > 0) acks.push(ackedBytes);
     }
   })().catch(() => {});
   const frameBytes = 32 * 1024;
@@ -133,6 +138,12 @@ test("the first DataNode acknowledges bytes upstream as the whole pipeline has t
   assert.ok(acks.every((acked) => acked % frameBytes === 0 && acked <= bytes.byteLength));
   // The last frame is acknowledged by the response alone.
   assert.ok(acks.at(-1)! < bytes.byteLength, `last ack ${acks.at(-1)}`);
+  // Every message tells the sender its window: one write under way takes the most a sender keeps.
+  assert.ok(windows.length > acks.length, "a first message with the window alone");
+  assert.ok(
+    windows.every((window) => window === sendWindowBytesDefault),
+    `windows ${windows}`,
+  );
 });
 
 test("a frame with a wrong checksum is refused with CHECKSUM_MISMATCH naming the DataNode", async () => {

@@ -1,6 +1,6 @@
 import { test } from "uvu";
 import * as assert from "uvu/assert";
-import { BigFsError, SendWindow, sendWindowBytesDefault } from "#protocol";
+import { BigFsError, SendWindow, sendWindowBytesDefault, sendWindowStartBytes } from "#protocol";
 
 /** Whether `promise` has settled by the end of this turn of the event loop. */
 async function settled(promise: Promise<unknown>): Promise<boolean> {
@@ -17,9 +17,31 @@ async function settled(promise: Promise<unknown>): Promise<boolean> {
   return done;
 }
 
-test("the default window is below a receiver's default stream bound of 8 MiB", () => {
+test("a window starts small, and the receiver moves it up to its ceiling, below 8 MiB", () => {
   assert.ok(sendWindowBytesDefault > 0 && sendWindowBytesDefault <= 4 * 1024 * 1024);
-  assert.is(new SendWindow().bytesMax, sendWindowBytesDefault);
+  const window = new SendWindow();
+  assert.is(window.bytesMax, sendWindowStartBytes);
+  assert.is(window.ceilingBytes, sendWindowBytesDefault);
+  window.resize(64 * 1024 * 1024);
+  assert.is(window.bytesMax, sendWindowBytesDefault);
+  window.resize(300_000);
+  assert.is(window.bytesMax, 300_000);
+});
+
+test("a larger window lets a waiting frame go; a smaller one holds the next ones back", async () => {
+  const window = new SendWindow(1000, 4000);
+  window.sent(1000);
+  const room = window.room(500);
+  assert.not.ok(await settled(room));
+  window.resize(1500);
+  await room;
+  window.sent(500);
+  window.resize(1000);
+  // 1,500 unacknowledged: none fits until acknowledgements bring it under 1,000.
+  assert.not.ok(window.fits(1));
+  window.acknowledged(1000);
+  assert.ok(window.fits(500));
+  assert.not.ok(window.fits(501));
 });
 
 test("frames go while they fit; the one that does not waits for an acknowledgement", async () => {
@@ -75,6 +97,7 @@ test("a second wait at once is a bug, and a window must be positive", async () =
   const error = (await window.room(1).catch((caught: unknown) => caught)) as BigFsError;
   assert.is(error.code, "INTERNAL");
   assert.throws(() => new SendWindow(0), /must be positive/);
+  assert.throws(() => new SendWindow(1, 0), /must be positive/);
 });
 
 test.run();
