@@ -9,7 +9,7 @@
  * every DataNode after it. On the way it sends `{ ackedBytes, windowBytes }` messages
  * upstream: bytes written here and acknowledged by every DataNode downstream (written, not
  * yet fsynced), for every frame but the last, which the response acknowledges; and the send
- * window the sender is to keep to (`send_window.ts`), first as the write starts.
+ * window the sender is to keep to from then on (`send_window.ts`).
  *
  * Any failure stops the whole pipeline: the local temp file (or a replica finalised before
  * the downstream failed) is removed, the downstream request is cancelled, and the error
@@ -20,9 +20,9 @@
  * bytes its sender sent and this DataNode has not acknowledged, so at most the window it was
  * given. The writes under way share `writeBufferBytes` equally (between one frame and 4 MiB
  * each), so the DataNode's memory for writes stays bounded however many come at once. A
- * frame is taken from the queue only once the previous one is handed to the downstream socket
- * and at most {@linkcode localWritesMax} frames are waiting for the local disk. Letting a few local writes
- * run behind keeps the pipeline moving at the network's pace when one write is slow (the
+ * frame is taken from the queue only once the previous one is handed to the downstream
+ * socket and at most {@linkcode localWritesMax} frames are waiting for the local disk. Letting
+ * a few local writes run behind keeps the pipeline moving at the network's pace when one write is slow (the
  * kernel throttles writers while it flushes dirty pages), instead of every DataNode after
  * this one waiting for this disk frame by frame.
  */
@@ -124,9 +124,9 @@ export class WritePipeline {
     let downstream: Downstream | undefined;
     let finalised = false;
     const bufferBytes = this.#options.writeBufferBytes ?? writeBufferBytesDefault;
+    // No message says the window before the first ack: a small file's write would pay a
+    // message each way for nothing, and a large one starts within its first window.
     const acks = new UpstreamAcks(request, () => windowForWrites(bufferBytes, this.#active));
-    // The sender may send only a little until it knows its window: tell it at once.
-    acks.advertise();
     try {
       writer = await store.createWriter(body.chunkId, body.generation);
       if (next !== undefined) {
@@ -213,11 +213,6 @@ class UpstreamAcks {
     this.#window = window;
   }
 
-  /** Tells the sender its window, acknowledging nothing new. */
-  advertise(): void {
-    this.#send(this.#sentBytes);
-  }
-
   written(bytes: number): void {
     this.#writtenBytes = bytes;
     this.update();
@@ -227,11 +222,7 @@ class UpstreamAcks {
     const acked = Math.min(this.#writtenBytes, this.downstream?.ackedBytes ?? Infinity);
     if (acked <= this.#sentBytes) return;
     this.#sentBytes = acked;
-    this.#send(acked);
-  }
-
-  #send(ackedBytes: number): void {
-    this.#request.sendMessage({ ackedBytes, windowBytes: this.#window() }).catch(() => {});
+    this.#request.sendMessage({ ackedBytes: acked, windowBytes: this.#window() }).catch(() => {});
   }
 }
 

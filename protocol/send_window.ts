@@ -16,7 +16,7 @@
  * The window also bounds what one stream holds in each process it crosses, and the receiver
  * sets it: a DataNode shares a budget among its writes and tells each sender its part with
  * every acknowledgement (`windowBytes`), so its memory stays bounded however many streams
- * come. Until the receiver has said, a stream may have {@linkcode sendWindowStartBytes}
+ * come. Until the first acknowledgement, a stream may have {@linkcode sendWindowStartBytes}
  * unacknowledged: many streams that start at once cannot overrun the budget first.
  *
  * @module
