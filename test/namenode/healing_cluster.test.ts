@@ -66,26 +66,30 @@ test.after(async () => {
 // HDFS: TestReplicationPolicy (even spread of new blocks by the default placement policy).
 test("100 chunks of replication 1 land within ±20% of even on four DataNodes", async () => {
   const perDatanode = new Map(cluster.slots.map((slot) => [slot.id, 0]));
-  for (let file = 0; file < 4; file++) {
-    const path = `/placement/file-${file}.bin`;
-    await cluster.client.put(Readable.from([randomBytes(25 * chunkBytes)]), path, {
-      replication: 1,
-    });
-    for (const chunk of await replicasOf(path)) {
-      assert.is(chunk.replicas.length, 1, `chunk ${chunk.id} has one replica`);
-      const id = chunk.replicas[0]!;
-      perDatanode.set(id, (perDatanode.get(id) ?? 0) + 1);
+  try {
+    for (let file = 0; file < 4; file++) {
+      const path = `/placement/file-${file}.bin`;
+      await cluster.client.put(Readable.from([randomBytes(25 * chunkBytes)]), path, {
+        replication: 1,
+      });
+      for (const chunk of await replicasOf(path)) {
+        assert.is(chunk.replicas.length, 1, `chunk ${chunk.id} has one replica`);
+        const id = chunk.replicas[0]!;
+        perDatanode.set(id, (perDatanode.get(id) ?? 0) + 1);
+      }
     }
+    const counts = [...perDatanode.values()];
+    assert.is(
+      counts.reduce((a, b) => a + b, 0),
+      100,
+    );
+    for (const count of counts) {
+      assert.ok(count >= 20 && count <= 30, `replicas per DataNode: ${counts.join(", ")}`);
+    }
+  } finally {
+    // Chunks of one replica would be lost with the DataNodes the next tests stop.
+    await cluster.client.delete("/placement", { recursive: true });
   }
-  const counts = [...perDatanode.values()];
-  assert.is(
-    counts.reduce((a, b) => a + b, 0),
-    100,
-  );
-  for (const count of counts) {
-    assert.ok(count >= 20 && count <= 30, `replicas per DataNode: ${counts.join(", ")}`);
-  }
-  await cluster.client.delete("/placement", { recursive: true });
 });
 
 // HDFS: TestSetrepIncreasing / TestSetrepDecreasing.
