@@ -43,6 +43,24 @@ async function silentDataNode(
   return { server, received: () => received };
 }
 
+/** Opens a write of chunk `chunkId` to `server` as the next DataNode, and runs `use` on it. */
+async function withDownstream(
+  server: BigFsServer,
+  chunkId: bigint,
+  use: (downstream: Downstream) => Promise<void>,
+): Promise<void> {
+  const pool = new ConnectionPool({ secret, role: "datanode" });
+  const { host, port } = server.address;
+  try {
+    const target = { id: "dn-next", address: `${host}:${port}` };
+    const body = { chunkId, generation: 1n, token: new Uint8Array(32), downstream: [] };
+    await use(await Downstream.open(pool, target, body));
+  } finally {
+    pool.close();
+    await server.close();
+  }
+}
+
 /** Sends frames until one fails; the failing frame's offset and the error. */
 async function sendUntilFailure(
   downstream: Downstream,
@@ -68,71 +86,29 @@ test("a frame waiting for room in the window fails with the downstream's error, 
   // stream starts with, unacknowledged: the sender has then sent its window and waits for
   // room. That wait must end with the error, not hang.
   const { server, received } = await silentDataNode(sendWindowStartBytes);
-  const pool = new ConnectionPool({ secret, role: "datanode" });
-  const { host, port } = server.address;
-  try {
-    const downstream = await Downstream.open(
-      pool,
-      { id: "dn-next", address: `${host}:${port}` },
-      {
-        chunkId: 3n,
-        generation: 1n,
-        token: new Uint8Array(32),
-        downstream: [],
-      },
-    );
+  await withDownstream(server, 3n, async (downstream) => {
     const { failedAt, error } = await sendUntilFailure(downstream);
     assert.is(failedAt, sendWindowStartBytes, "the frame after one window waited, and failed");
     assert.is(received(), sendWindowStartBytes);
     assert.is(error.code, "NO_SPACE");
     const named = error.message.split("DataNode dn-next (").length - 1;
     assert.is(named, 1, error.message);
-  } finally {
-    pool.close();
-    await server.close();
-  }
+  });
 });
 
 test("the window is what the next DataNode says it takes", async () => {
   const windowBytes = 2 * 1024 * 1024 + frameBytes;
   const { server, received } = await silentDataNode(windowBytes, windowBytes);
-  const pool = new ConnectionPool({ secret, role: "datanode" });
-  const { host, port } = server.address;
-  try {
-    const downstream = await Downstream.open(
-      pool,
-      { id: "dn-next", address: `${host}:${port}` },
-      {
-        chunkId: 3n,
-        generation: 1n,
-        token: new Uint8Array(32),
-        downstream: [],
-      },
-    );
+  await withDownstream(server, 3n, async (downstream) => {
     const { failedAt } = await sendUntilFailure(downstream);
     assert.is(failedAt, windowBytes);
     assert.is(received(), windowBytes);
-  } finally {
-    pool.close();
-    await server.close();
-  }
+  });
 });
 
 test("once the downstream failed, a frame is refused with its error even with room in the window", async () => {
   const { server } = await silentDataNode(1);
-  const pool = new ConnectionPool({ secret, role: "datanode" });
-  const { host, port } = server.address;
-  try {
-    const downstream = await Downstream.open(
-      pool,
-      { id: "dn-next", address: `${host}:${port}` },
-      {
-        chunkId: 4n,
-        generation: 1n,
-        token: new Uint8Array(32),
-        downstream: [],
-      },
-    );
+  await withDownstream(server, 4n, async (downstream) => {
     const bytes = randomBytes(1024);
     await downstream.send({ chunkId: 4n, offset: 0n, bytes, xxh64: xxh64(bytes) });
     const failed = await downstream.failure.catch((caught: unknown) => caught);
@@ -143,10 +119,7 @@ test("once the downstream failed, a frame is refused with its error even with ro
         (caught: unknown) => caught,
       );
     assert.is(later, failed, "a frame went into a failed request");
-  } finally {
-    pool.close();
-    await server.close();
-  }
+  });
 });
 
 test.run();
