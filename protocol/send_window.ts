@@ -8,7 +8,7 @@
  * stream whose consumer waits (its downstream DataNode is slow) fills its queue and stops
  * every other stream on that connection behind it; pipelines that cross through the same
  * DataNodes in different orders then wait on each other in a ring, and stay stuck until a
- * timeout fails them all. Sixteen concurrent uploads of 256 MiB did exactly that. A sender
+ * timeout fails them all: `bigfs-bench write` with 32 streams of 256 MiB did. A sender
  * that keeps at most the window unacknowledged, smaller than the receiver's queue bound, never
  * fills a queue: no stream stops another. HTTP/2 bounds its streams the same way
  * (`WINDOW_UPDATE`); here the acknowledgements are the write pipeline's `{ ackedBytes }`.
