@@ -17,6 +17,7 @@ import {
   type Connection,
   type ConnectionPool,
   type datanodeRef,
+  followAcks,
   isBigFsError,
   type OutgoingRequest,
   SendWindow,
@@ -106,10 +107,10 @@ export async function writeChunk(
       else pool.retire(first.address, peer);
     });
     const window = new SendWindow();
-    readAcks(open, stall, (ackedBytes, windowBytes) => {
-      if (windowBytes !== undefined) window.resize(windowBytes);
-      window.acknowledged(ackedBytes);
-      if (ackedBytes > 0) options.onAck?.(ackedBytes);
+    const watch = stall;
+    followAcks(open.items, window, {
+      onMessage: () => watch.touch(),
+      ...(options.onAck ? { onAck: options.onAck } : {}),
     });
     // Settles (rejects) only when the pipeline fails before the last frame is sent.
     const failure = open.response.then(
@@ -188,26 +189,4 @@ function blame(
 
 function describe(datanode: DatanodeRef): string {
   return `DataNode ${datanode.id} (${datanode.address})`;
-}
-
-function readAcks(
-  request: OutgoingRequest<"WRITE_CHUNK">,
-  stall: StallWatch,
-  onAck: (ackedBytes: number, windowBytes: number | undefined) => void,
-): void {
-  (async () => {
-    for await (const item of request.items) {
-      if (item.kind !== 6) continue;
-      stall.touch();
-      const { ackedBytes, windowBytes } = item.body as {
-        ackedBytes?: unknown;
-        windowBytes?: unknown;
-      };
-      if (typeof ackedBytes === "number") {
-        onAck(ackedBytes, typeof windowBytes === "number" ? windowBytes : undefined);
-      }
-    }
-  })().catch(() => {
-    // The request failed; its response says how.
-  });
 }

@@ -18,6 +18,7 @@ import {
   type Connection,
   type ConnectionPool,
   type DataToSend,
+  followAcks,
   type OutgoingRequest,
   type RequestOf,
   type ResponseOf,
@@ -42,7 +43,6 @@ export class Downstream {
   readonly #connection: Connection;
   readonly #request: OutgoingRequest<"WRITE_CHUNK">;
   readonly #window = new SendWindow();
-  #ackedBytes = 0;
 
   private constructor(
     target: DataNodeRef,
@@ -60,7 +60,7 @@ export class Downstream {
       },
     );
     this.failure.catch((error: unknown) => this.#window.fail(error));
-    this.#readAcks(options.onAck);
+    followAcks(request.items, this.#window, options.onAck ? { onAck: options.onAck } : {});
   }
 
   /**
@@ -92,7 +92,7 @@ export class Downstream {
 
   /** Bytes the downstream DataNode (and every one after it) has acknowledged so far. */
   get ackedBytes(): number {
-    return this.#ackedBytes;
+    return this.#window.acknowledgedBytes;
   }
 
   /**
@@ -135,25 +135,5 @@ export class Downstream {
       `Downstream ${describeDataNode(this.target)} failed: ${message}`,
       { cause: error },
     );
-  }
-
-  async #readAcks(onAck: ((ackedBytes: number) => void) | undefined): Promise<void> {
-    try {
-      for await (const item of this.#request.items) {
-        if (item.kind !== 6) continue;
-        const { ackedBytes, windowBytes } = item.body as {
-          ackedBytes: number;
-          windowBytes?: number;
-        };
-        if (windowBytes !== undefined) this.#window.resize(windowBytes);
-        if (ackedBytes > this.#ackedBytes) {
-          this.#ackedBytes = ackedBytes;
-          this.#window.acknowledged(ackedBytes);
-          onAck?.(ackedBytes);
-        }
-      }
-    } catch {
-      // The request failed; `failure` reports it.
-    }
   }
 }

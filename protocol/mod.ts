@@ -143,7 +143,12 @@ export { ReceiveBuffers, readBytesMax, SocketReceiver } from "./receive_buffers.
 export { type Routes, route } from "./router.js";
 export * as schema from "./schema.js";
 export { loadSecret } from "./secret.js";
-export { SendWindow, sendWindowBytesDefault, sendWindowStartBytes } from "./send_window.js";
+export {
+  followAcks,
+  SendWindow,
+  sendWindowBytesDefault,
+  sendWindowStartBytes,
+} from "./send_window.js";
 export {
   BigFsServer,
   type ListenOptions,

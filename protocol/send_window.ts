@@ -22,6 +22,7 @@
  * @module
  */
 import { BigFsError } from "./errors.js";
+import type { StreamItem } from "./stream_queue.js";
 
 /** The most a stream may have unacknowledged: half a receiver's default queue bound. */
 export const sendWindowBytesDefault = 4 * 1024 * 1024;
@@ -62,6 +63,11 @@ export class SendWindow {
     if (!(Number.isFinite(bytesMax) && bytesMax >= 0)) return;
     this.#bytesMax = Math.max(1, Math.min(Math.floor(bytesMax), this.ceilingBytes));
     this.#wakeIfRoom();
+  }
+
+  /** Bytes the receiver has acknowledged so far. */
+  get acknowledgedBytes(): number {
+    return this.#ackedBytes;
   }
 
   /** Bytes sent and not yet acknowledged. */
@@ -117,5 +123,34 @@ export class SendWindow {
     const waiter = this.#waiter;
     this.#waiter = undefined;
     waiter?.reject(reason);
+  }
+}
+
+/**
+ * Feeds a write's `{ ackedBytes, windowBytes }` messages into `window` until its stream ends
+ * (or fails: the response says how). `onMessage` is told of every message (progress, for a
+ * stall watch), `onAck` of every new acknowledged total.
+ */
+export async function followAcks(
+  items: AsyncIterable<StreamItem>,
+  window: SendWindow,
+  handlers: { onMessage?: () => void; onAck?: (ackedBytes: number) => void } = {},
+): Promise<void> {
+  try {
+    for await (const item of items) {
+      if (item.kind !== 6) continue;
+      handlers.onMessage?.();
+      const { ackedBytes, windowBytes } = item.body as {
+        ackedBytes?: unknown;
+        windowBytes?: unknown;
+      };
+      if (typeof windowBytes === "number") window.resize(windowBytes);
+      if (typeof ackedBytes === "number" && ackedBytes > window.acknowledgedBytes) {
+        window.acknowledged(ackedBytes);
+        handlers.onAck?.(ackedBytes);
+      }
+    }
+  } catch {
+    // The request failed; its response says how.
   }
 }
