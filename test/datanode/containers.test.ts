@@ -91,6 +91,18 @@ async function containerBytesOnDisk(folder: string): Promise<number> {
   return total;
 }
 
+/**
+ * Waits until the store's live and dead container bytes add up to the container files on
+ * disk: once queued tombstones (not waited for by a delete) are written, nothing is appending.
+ */
+async function untilCountsMatchDisk(store: ChunkStore, folder: string): Promise<void> {
+  await waitFor(
+    async () => store.usedBytes + store.deadContainerBytes === (await containerBytesOnDisk(folder)),
+    5_000,
+    { what: "live and dead bytes to add up to the container files" },
+  );
+}
+
 test("a replica written in one piece goes to a container, reads back, and survives a restart", async () => {
   const folder = await newFolder();
   const store = await open(folder);
@@ -214,11 +226,7 @@ test("a container more than half dead is compacted: its live replicas move, the 
   const usedBefore = store.usedBytes;
   // Live and dead bytes, as the store keeps them, add up to the container files on disk
   // (once the last delete's tombstone, not waited for, is written).
-  await waitFor(
-    async () => store.usedBytes + store.deadContainerBytes === (await containerBytesOnDisk(folder)),
-    5_000,
-    { what: "live and dead bytes to add up to the container files" },
-  );
+  await untilCountsMatchDisk(store, folder);
   await store.close();
   const again = await open(folder, 16 * 1024);
   assert.equal([...again.list()].map((info) => info.id).sort(), [...all.keys()].sort());
@@ -295,11 +303,7 @@ test("a tombstone is not carried past a rewrite of its chunk that is still being
   assert.ok(await store.delete(12n));
   await writing;
   // Once the delete's tombstone is written (it is not waited for), the counts match the disk.
-  await waitFor(
-    async () => store.usedBytes + store.deadContainerBytes === (await containerBytesOnDisk(folder)),
-    5_000,
-    { what: "live and dead bytes to add up to the container files" },
-  );
+  await untilCountsMatchDisk(store, folder);
   await store.close();
   const again = await open(folder, 16 * 1024);
   assert.equal(await readAll(again, 2n), rewritten, "the rewritten chunk 2 survives the restart");
@@ -320,11 +324,7 @@ test("a tombstone whose deleted record's container is gone is not carried on", a
     what: "the second container to be removed",
   });
   // Once those tombstones are written, nothing is being appended.
-  await waitFor(
-    async () => store.usedBytes + store.deadContainerBytes === (await containerBytesOnDisk(folder)),
-    5_000,
-    { what: "live and dead bytes to add up to the container files" },
-  );
+  await untilCountsMatchDisk(store, folder);
   // When the third goes too, its tombstones delete nothing that is still on disk: none is
   // carried into a container of tombstones alone, which would be carried on at every removal.
   // Nor is chunk 13's own tombstone written: its record goes with the third container.

@@ -2,57 +2,28 @@ import { randomBytes } from "node:crypto";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import {
-  BigFsError,
+  type BigFsError,
   type BigFsServer,
   ConnectionPool,
-  type IncomingRequest,
-  listen,
   sendWindowStartBytes,
   xxh64,
 } from "#protocol";
 import { Downstream } from "../../datanode/_downstream.js";
+import { fakeWriteTarget } from "../helpers/fake_write_target.js";
 import { waitFor } from "../helpers/wait.js";
 
 const secret = Buffer.from("downstream-test-secret-0123456789");
 const frameBytes = 256 * 1024;
 
-/**
- * A next DataNode that takes frames without acknowledging them, and fails after `failAt`
- * bytes; it first tells the sender its window when `windowBytes` is given.
- */
-async function silentDataNode(
-  failAt: number,
-  windowBytes?: number,
-): Promise<{ server: BigFsServer; received: () => number }> {
-  let received = 0;
-  const server = await listen({
-    port: 0,
-    secret,
-    role: "datanode",
-    handler: async (request) => {
-      const write = request as IncomingRequest<"WRITE_CHUNK">;
-      if (windowBytes !== undefined) await write.sendMessage({ ackedBytes: 0, windowBytes });
-      for await (const item of write.items) {
-        if (item.kind !== 5) continue;
-        received += item.byteLength;
-        if (received >= failAt) throw new BigFsError("NO_SPACE", "the disk is full");
-      }
-      throw new BigFsError("INTERNAL", "the stream ended");
-    },
-  });
-  return { server, received: () => received };
-}
-
 /** Opens a write of chunk `chunkId` to `server` as the next DataNode, and runs `use` on it. */
 async function withDownstream(
-  server: BigFsServer,
+  { server, address }: { server: BigFsServer; address: string },
   chunkId: bigint,
   use: (downstream: Downstream) => Promise<void>,
 ): Promise<void> {
   const pool = new ConnectionPool({ secret, role: "datanode" });
-  const { host, port } = server.address;
   try {
-    const target = { id: "dn-next", address: `${host}:${port}` };
+    const target = { id: "dn-next", address };
     const body = { chunkId, generation: 1n, token: new Uint8Array(32), downstream: [] };
     await use(await Downstream.open(pool, target, body));
   } finally {
@@ -85,8 +56,9 @@ test("a frame waiting for room in the window fails with the downstream's error, 
   // The next DataNode, which never says how much it takes, fails once it has the window a
   // stream starts with, unacknowledged: the sender has then sent its window and waits for
   // room. That wait must end with the error, not hang.
-  const { server, received } = await silentDataNode(sendWindowStartBytes);
-  await withDownstream(server, 3n, async (downstream) => {
+  const next = await fakeWriteTarget({ secret, failAt: sendWindowStartBytes });
+  const { received } = next;
+  await withDownstream(next, 3n, async (downstream) => {
     const { failedAt, error } = await sendUntilFailure(downstream);
     assert.is(failedAt, sendWindowStartBytes, "the frame after one window waited, and failed");
     assert.is(received(), sendWindowStartBytes);
@@ -98,8 +70,9 @@ test("a frame waiting for room in the window fails with the downstream's error, 
 
 test("the window is what the next DataNode says it takes", async () => {
   const windowBytes = 2 * 1024 * 1024 + frameBytes;
-  const { server, received } = await silentDataNode(windowBytes, windowBytes);
-  await withDownstream(server, 3n, async (downstream) => {
+  const next = await fakeWriteTarget({ secret, failAt: windowBytes, windowBytes });
+  const { received } = next;
+  await withDownstream(next, 3n, async (downstream) => {
     const { failedAt } = await sendUntilFailure(downstream);
     assert.is(failedAt, windowBytes);
     assert.is(received(), windowBytes);
@@ -107,8 +80,7 @@ test("the window is what the next DataNode says it takes", async () => {
 });
 
 test("once the downstream failed, a frame is refused with its error even with room in the window", async () => {
-  const { server } = await silentDataNode(1);
-  await withDownstream(server, 4n, async (downstream) => {
+  await withDownstream(await fakeWriteTarget({ secret, failAt: 1 }), 4n, async (downstream) => {
     const bytes = randomBytes(1024);
     await downstream.send({ chunkId: 4n, offset: 0n, bytes, xxh64: xxh64(bytes) });
     const failed = await downstream.failure.catch((caught: unknown) => caught);
