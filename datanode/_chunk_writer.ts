@@ -6,7 +6,11 @@
  * file. Otherwise the temp file is created by the first write.
  *
  * Bytes are hashed as they arrive: each segment's xxh64 through a streaming hasher (so a
- * segment split across writes needs no copy), and the whole chunk's through another. A chunk
+ * segment split across writes needs no copy), and the whole chunk's through another. The whole
+ * chunk's is not hashed when it is known otherwise: a chunk in one piece whose xxh64 the
+ * caller checked has that xxh64; a writer made with `hashWhole: false` is given it when it is
+ * finalised (a pipeline DataNode before the last takes the figure of the last one, which
+ * hashed the same checked frames: one pass over every byte fewer on each of them). A chunk
  * of more than one frame is written with direct I/O when the store has it (`_direct_io.ts`):
  * bytes are copied into a 1 MiB aligned block, which goes to disk with `O_DIRECT` each time
  * it fills, and on finalising the last of the data and the metadata and footer
@@ -85,6 +89,15 @@ export interface ChunkWriteOptions {
   xxh64?: bigint;
 }
 
+/** Options for {@linkcode ChunkWriter.finalize}. */
+export interface ChunkFinalizeOptions extends ChunkWriteOptions {
+  /**
+   * The xxh64 of the whole chunk, for a writer made with `hashWhole: false`: taken as it is,
+   * so only from bytes checked to be the same ones (see `write_pipeline.ts`).
+   */
+  wholeXxh64?: bigint;
+}
+
 export class ChunkWriter {
   /** The chunk id. */
   readonly id: bigint;
@@ -97,6 +110,8 @@ export class ChunkWriter {
   /** The temp file, created by the first write: a replica written in one piece may need none. */
   #handle: FileHandle | undefined;
   readonly #whole = new Xxh64Stream();
+  /** False when the whole chunk's xxh64 is given at finalising instead of hashed here. */
+  readonly #hashWhole: boolean;
   readonly #segmentXxh64s: bigint[] = [];
   #segment: Xxh64Stream | undefined;
   #segmentFill = 0;
@@ -113,9 +128,11 @@ export class ChunkWriter {
       id: bigint;
       generation: bigint;
       tempPath: string;
+      hashWhole?: boolean;
     },
   ) {
     this.#host = host;
+    this.#hashWhole = fields.hashWhole ?? true;
     this.id = fields.id;
     this.generation = fields.generation;
     this.tempPath = fields.tempPath;
@@ -143,9 +160,12 @@ export class ChunkWriter {
    * metadata, fdatasyncs the file, renames it into place, fsyncs the folder. A replica that
    * is all in `last` (nothing written before) and small goes to a container instead, durable
    * with the batch it joins. Replaces an older generation.
+   *
+   * @throws {BigFsError} `INTERNAL` when the writer does not hash the whole chunk and
+   * `options.wholeXxh64` is missing for a chunk of more than one piece.
    */
-  finalize(last?: ByteParts, options: ChunkWriteOptions = {}): Promise<ReplicaInfo> {
-    return this.#enqueue(() => this.#finalize(last, options.xxh64));
+  finalize(last?: ByteParts, options: ChunkFinalizeOptions = {}): Promise<ReplicaInfo> {
+    return this.#enqueue(() => this.#finalize(last, options.xxh64, options.wholeXxh64));
   }
 
   /** Removes the temp files and releases the reservation. Idempotent; a no-op once finalised. */
@@ -187,13 +207,18 @@ export class ChunkWriter {
       await this.#discard("failed");
       throw this.#host.refused(asNoSpace(error, `Cannot write chunk ${this.id}`));
     }
-    this.#hash(bytes, byteLength, knownXxh64);
+    this.#hash(bytes, byteLength, knownXxh64, this.#hashWhole);
     this.#size += byteLength;
   }
 
-  #hash(bytes: ByteParts, byteLength: number, knownXxh64: bigint | undefined): void {
+  #hash(
+    bytes: ByteParts,
+    byteLength: number,
+    knownXxh64: bigint | undefined,
+    hashWhole: boolean,
+  ): void {
     const segmentBytes = this.#host.segmentBytes;
-    this.#whole.update(bytes);
+    if (hashWhole) this.#whole.update(bytes);
     // A write that is exactly one aligned segment, whose checksum the caller has verified
     // already (a pipeline frame), is not hashed a second time.
     if (knownXxh64 !== undefined && this.#segmentFill === 0 && byteLength === segmentBytes) {
@@ -228,6 +253,7 @@ export class ChunkWriter {
   async #finalize(
     last: ByteParts | undefined,
     knownXxh64: bigint | undefined,
+    givenWholeXxh64: bigint | undefined,
   ): Promise<ReplicaInfo> {
     this.#assertOpen("finalize");
     this.#state = "finalizing";
@@ -235,10 +261,23 @@ export class ChunkWriter {
       const dataEnd = this.#size;
       const tail = last === undefined ? [] : bytePartsList(last);
       const tailBytes = last === undefined ? 0 : bytePartsLength(last);
+      // The whole chunk is this one checked piece: its xxh64 is the chunk's.
+      const onePiece = dataEnd === 0 && tailBytes > 0 && knownXxh64 !== undefined;
       if (tailBytes > 0) {
         this.#host.reserve(this, dataEnd + tailBytes);
-        this.#hash(tail, tailBytes, knownXxh64);
+        this.#hash(tail, tailBytes, knownXxh64, this.#hashWhole && !onePiece);
         this.#size += tailBytes;
+      }
+      const wholeXxh64 = onePiece
+        ? knownXxh64
+        : this.#hashWhole || this.#size === 0
+          ? this.#whole.digest()
+          : givenWholeXxh64;
+      if (wholeXxh64 === undefined) {
+        throw new BigFsError(
+          "INTERNAL",
+          `Cannot finalize chunk ${this.id}: its writer does not hash the whole chunk, and no xxh64 of it was given`,
+        );
       }
       if (this.#segment !== undefined) this.#segmentXxh64s.push(this.#segment.digest());
       this.#segment = undefined;
@@ -247,7 +286,7 @@ export class ChunkWriter {
         generation: this.generation,
         sizeBytes: this.#size,
         segmentBytes: this.#host.segmentBytes,
-        xxh64: this.#whole.digest(),
+        xxh64: wholeXxh64,
         segmentXxh64s: this.#segmentXxh64s,
       };
       const trailer = encodeChunkTrailer(meta);

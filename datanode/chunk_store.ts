@@ -100,6 +100,11 @@ export interface ReadPiece {
 export interface CreateWriterOptions {
   /** Space to reserve up front; default one segment. The reservation grows as bytes arrive. */
   sizeBytesMax?: number;
+  /**
+   * False: the writer does not hash the whole chunk; its xxh64 is given to `finalize`
+   * (`wholeXxh64`) unless the chunk is one checked piece. Default true.
+   */
+  hashWhole?: boolean;
 }
 
 const segmentBytesDefault = 256 * 1024;
@@ -340,7 +345,12 @@ export class ChunkStore {
     this.#writers.set(id, null);
     try {
       this.#reserve(id, sizeBytesMax);
-      const writer = new ChunkWriter(this.#host, { id, generation, tempPath });
+      const writer = new ChunkWriter(this.#host, {
+        id,
+        generation,
+        tempPath,
+        ...(options.hashWhole === false ? { hashWhole: false } : {}),
+      });
       this.#writers.set(id, writer);
       return writer;
     } catch (error) {

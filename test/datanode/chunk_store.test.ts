@@ -103,6 +103,39 @@ test("a last piece given to finalize is stored with the metadata, checked like a
   await store.close();
 });
 
+test("a chunk in one checked piece takes its xxh64; a writer not hashing the whole chunk is given it", async () => {
+  const store = await open(await newFolder());
+  // One piece, not a whole segment, with the checksum its caller checked: taken as it is.
+  const piece = randomBytes(100);
+  const onePiece = await store.createWriter(44n, 1n);
+  const taken = await onePiece.finalize(piece, { xxh64: xxh64(piece) ^ 1n });
+  assert.is(taken.xxh64, xxh64(piece) ^ 1n, "the given checksum, not hashed again");
+
+  const bytes = randomBytes(3 * segmentBytes + 100);
+  const given = await store.createWriter(45n, 1n, { hashWhole: false });
+  await given.write(bytes.subarray(0, 2 * segmentBytes));
+  await given.write(bytes.subarray(2 * segmentBytes, 3 * segmentBytes));
+  const info = await given.finalize(bytes.subarray(3 * segmentBytes), {
+    wholeXxh64: xxh64(bytes) ^ 1n,
+  });
+  assert.is(info.xxh64, xxh64(bytes) ^ 1n, "the given whole-chunk checksum is recorded as given");
+  // Segments are still hashed and checked.
+  assert.equal(
+    joined(await collect(store.read(45n, { length: 2 * segmentBytes }))),
+    bytes.subarray(0, 2 * segmentBytes),
+  );
+
+  const missing = await store.createWriter(46n, 1n, { hashWhole: false });
+  await missing.write(bytes.subarray(0, segmentBytes));
+  await rejects(
+    missing.finalize(bytes.subarray(segmentBytes)),
+    "INTERNAL",
+    /no xxh64 of it was given/,
+  );
+  await rejects(collect(store.read(46n)), "NOT_FOUND");
+  await store.close();
+});
+
 test("pieces of odd sizes across segment borders read back whole, segment by segment", async () => {
   const store = await open(await newFolder());
   const bytes = randomBytes(10 * segmentBytes + 333);

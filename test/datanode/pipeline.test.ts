@@ -4,9 +4,11 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type Connection, dial, mintChunkToken, sendWindowBytesDefault, xxh64 } from "#protocol";
+import { decodeChunkMeta, footerBytes } from "../../datanode/_chunk_meta.js";
 import { chunkBytes, readChunk, rejection, tokenFor, writeChunk } from "../helpers/chunk_client.js";
 import { type DataNodeProcess, spawnDataNode } from "../helpers/datanode_process.js";
 import { FakeNameNode } from "../helpers/fake_namenode.js";
+import { replicaBytes, replicasOnDisk } from "../helpers/stored_replicas.js";
 import { waitFor } from "../helpers/wait.js";
 
 const secret = Buffer.from("pipeline-test-secret-0123456789abcdef");
@@ -81,6 +83,14 @@ test("a chunk written through three DataNodes is stored, identical and verified,
     assert.ok(copy.equals(bytes), `the replica on ${node.id} differs`);
     assert.is(response.bytesSent, bytes.byteLength);
     assert.is(xxh64(copy), written.xxh64);
+    // Only the last DataNode hashed the whole chunk; the others recorded its figure.
+    const onDisk = (await replicasOnDisk(node.dataDir)).find((r) => r.chunkId === 100n)!;
+    const file = await replicaBytes(onDisk);
+    const meta = decodeChunkMeta(
+      file.subarray(onDisk.sizeBytes, onDisk.fileBytes - footerBytes),
+      `chunk 100 on ${node.id}`,
+    );
+    assert.is(meta.xxh64, written.xxh64, `the whole-chunk xxh64 recorded on ${node.id}`);
     await waitFor(() => namenode.addedBy(node.id).some((r) => r.id === 100n), 5_000, {
       what: `CHUNK_REPORT added from ${node.id}`,
     });
