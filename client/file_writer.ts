@@ -10,8 +10,9 @@
  * send again through a new pipeline if this one fails), so at most `window × chunk size` bytes
  * are held. From a local file (`file_chunk_source.ts`), a chunk holds nothing: its frames are
  * read from the file as the pipeline takes them, and read again for a new pipeline, so what is
- * held is the window's frames on their way to sockets. (The window is the same either way, so
- * the DataNodes see the same load; from a file it could grow without costing client memory.)
+ * held is the window's frames on their way to sockets. The window is therefore
+ * `chunksInFlight` (default 4) from a file, whatever the chunk size, and from a stream what
+ * fits in `bufferBytesMax` (two 64 MiB chunks by default).
  * ADD_CHUNK is asked in chunk order (the NameNode appends chunks in the order they are added);
  * writes and commits then proceed in any order.
  *
@@ -43,7 +44,7 @@ import { type ChunkGrant, PipelineError, writeChunk } from "./chunk_writer.js";
 import { FileChunkSource, FileSource } from "./file_chunk_source.js";
 import type { LeaseRenewer } from "./lease_renewer.js";
 import type { NamenodeClient } from "./namenode_client.js";
-import { frameBytes, type PutOptions, type PutResult, windowFor } from "./options.js";
+import { frameBytes, type PutOptions, type PutResult, uploadWindowFor } from "./options.js";
 
 /** What an upload works with: the client's parts and settings. */
 export interface UploadContext {
@@ -180,7 +181,9 @@ class Upload {
       source instanceof FileSource
         ? new FileChunkSource(source, chunkSizeBytes, frameBytes)
         : new ChunkSource(source, chunkSizeBytes, frameBytes);
-    const slots = new Slots(windowFor(chunkSizeBytes, chunksInFlight, bufferBytesMax));
+    const slots = new Slots(
+      uploadWindowFor(source instanceof FileSource, chunkSizeBytes, chunksInFlight, bufferBytesMax),
+    );
     const stop = this.#stop.signal;
     const outer = this.#options.signal;
     const onOuterAbort = () => this.#fail(outer?.reason);

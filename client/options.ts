@@ -113,6 +113,23 @@ export const clientDefaults = {
   attemptsPerChunk: 5,
 } as const;
 
+/**
+ * Chunks an upload keeps in flight. From a stream each chunk's bytes are held until stored, so
+ * the memory bound limits the window as for any transfer ({@linkcode windowFor}); from a local
+ * file a chunk holds no bytes (its frames are read as they are sent, at most a send window
+ * of them on their way), so the window is `chunksInFlight` whatever the chunk size.
+ */
+export function uploadWindowFor(
+  fromFile: boolean,
+  chunkSizeBytes: number,
+  chunksInFlight: number,
+  bufferBytesMax: number,
+): number {
+  return fromFile
+    ? Math.max(1, chunksInFlight)
+    : windowFor(chunkSizeBytes, chunksInFlight, bufferBytesMax);
+}
+
 /** Chunks one transfer keeps in flight for a given chunk size, within the memory bound. */
 export function windowFor(
   chunkSizeBytes: number,
