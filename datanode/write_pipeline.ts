@@ -16,9 +16,10 @@
  * back to the client, who compares it with its own). A DataNode before it checked every frame
  * against the same per-frame checksums, so it holds the same bytes: it finalises a chunk of
  * several frames once the downstream has answered, with the downstream's xxh64, and saves a
- * pass over every byte (7% of a DataNode's CPU in a `perf` profile of a 1 GiB put). It could not learn a wrong
- * figure without the client seeing it: the response it passes on carries that figure. A
- * one-frame chunk's xxh64 is its frame's, which every DataNode checked, so it is not waited for.
+ * pass over every byte (7% of a DataNode's CPU in a `perf` profile of a 1 GiB put). It
+ * cannot record a wrong figure without the client seeing it: the response it passes on
+ * carries that figure. A one-frame chunk's xxh64 is its frame's, which every DataNode
+ * checked, so it is not waited for.
  *
  * Any failure stops the whole pipeline: the local temp file (or a replica finalised before
  * the downstream failed) is removed, the downstream request is cancelled, and the error
