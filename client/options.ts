@@ -32,7 +32,8 @@ export interface BigFsClientOptions {
   /**
    * Most chunk bytes one upload or download holds in memory; default 128 MiB. The window of
    * chunks in flight shrinks below `chunksInFlight` when `chunksInFlight × chunk size` would
-   * exceed it (never below one chunk).
+   * exceed it (never below one chunk). An upload from a local file holds no chunk's bytes, so
+   * its window is `chunksInFlight` whatever the chunk size ({@linkcode uploadWindowFor}).
    */
   bufferBytesMax?: number;
   /** How often leases are renewed while a file is being written; default 10 s. */
