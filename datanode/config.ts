@@ -58,7 +58,7 @@ export const dataNodeConfigSpec = {
   writeBuffer: {
     flag: "write-buffer",
     type: "size",
-    default: 64 * 1024 ** 2,
+    default: 32 * 1024 ** 2,
     description:
       "bytes the writes' senders may have on their way to this DataNode at once, shared among the writes under way (each gets 256 KiB to 4 MiB)",
   },

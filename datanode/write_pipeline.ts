@@ -56,7 +56,7 @@ import type { ChunkStore, ChunkWriter, ReplicaInfo } from "./chunk_store.js";
 export const localWritesMax = 4;
 
 /** What the writes' senders may have on their way to a DataNode at once, by default. */
-export const writeBufferBytesDefault = 64 * 1024 * 1024;
+export const writeBufferBytesDefault = 32 * 1024 * 1024;
 /** The least send window a write is given, however many there are: one 256 KiB frame. */
 const windowBytesMin = 256 * 1024;
 
@@ -84,7 +84,7 @@ export interface WritePipelineOptions {
   frameIdleTimeoutMs?: number;
   /**
    * Bytes the writes' senders may have on their way here at once, shared equally among the
-   * writes under way (each told its part with every ack); default 64 MiB.
+   * writes under way (each told its part with every ack); default 32 MiB.
    */
   writeBufferBytes?: number;
 }
