@@ -119,10 +119,11 @@ export async function writeChunk(
         throw error;
       },
     );
-    failure.catch(() => {});
+    // A wait for room ends with the pipeline's failure.
+    failure.catch((error: unknown) => window.fail(error));
     for await (const frame of chunk.frames()) {
       const bytes = frame.bytes.byteLength;
-      if (!window.fits(bytes)) await Promise.race([window.room(bytes), failure]);
+      if (!window.fits(bytes)) await window.room(bytes);
       window.sent(bytes);
       const sending = open.sendData({
         chunkId: grant.chunkId,

@@ -160,26 +160,34 @@ export class WritePipeline {
       acks.downstream = downstream;
       const idleMs = this.#options.frameIdleTimeoutMs ?? 60_000;
       const last = await receive(request, { writer, downstream, acks, self, idleMs });
-      const [local, remote] =
-        downstream !== undefined && writer.size > 0
-          ? await finalizeAfter(downstream, writer, last)
-          : await Promise.allSettled([
-              writer.finalize(last.bytes, { xxh64: last.xxh64 }),
-              downstream?.result(),
-            ]);
-      if (local.status === "rejected") throw local.reason;
-      finalised = true;
-      const replica = local.value;
-      if (remote.status === "rejected") throw remote.reason;
-      const stored = remote.value?.stored ?? [];
-      if (
-        remote.value &&
-        (remote.value.size !== replica.size || remote.value.xxh64 !== replica.xxh64)
-      ) {
+      let replica: ReplicaInfo;
+      let remote: ResponseOf<"WRITE_CHUNK"> | undefined;
+      if (downstream !== undefined && writer.size > 0) {
+        // Several frames: the downstream answers first, with the whole chunk's xxh64 (module
+        // doc). Should it fail, nothing was finalised here.
+        remote = await downstream.result();
+        replica = await writer.finalize(last.bytes, {
+          xxh64: last.xxh64,
+          wholeXxh64: remote.xxh64,
+        });
+        finalised = true;
+      } else {
+        const [local, answer] = await Promise.allSettled([
+          writer.finalize(last.bytes, { xxh64: last.xxh64 }),
+          downstream?.result(),
+        ]);
+        if (local.status === "rejected") throw local.reason;
+        finalised = true;
+        replica = local.value;
+        if (answer.status === "rejected") throw answer.reason;
+        remote = answer.value;
+      }
+      const stored = remote?.stored ?? [];
+      if (remote && (remote.size !== replica.size || remote.xxh64 !== replica.xxh64)) {
         throw new BigFsError(
           "CHECKSUM_MISMATCH",
-          `${describeDataNode(downstream!.target)} stored ${remote.value.size} bytes with xxh64 ` +
-            `${xxh64Hex(remote.value.xxh64)}, but ${describeDataNode(self)} stored ` +
+          `${describeDataNode(downstream!.target)} stored ${remote.size} bytes with xxh64 ` +
+            `${xxh64Hex(remote.xxh64)}, but ${describeDataNode(self)} stored ` +
             `${replica.size} bytes with xxh64 ${xxh64Hex(replica.xxh64)}`,
         );
       }
@@ -210,23 +218,6 @@ export class WritePipeline {
       this.#active -= 1;
     }
   }
-}
-
-/**
- * Finalises a replica of several frames once the downstream has stored its own, with the xxh64
- * of the whole chunk that the last DataNode computed; see the module doc.
- */
-async function finalizeAfter(
-  downstream: Downstream,
-  writer: ChunkWriter,
-  last: { bytes: readonly Uint8Array[]; xxh64: bigint },
-): Promise<[PromiseSettledResult<ReplicaInfo>, PromiseSettledResult<ResponseOf<"WRITE_CHUNK">>]> {
-  const [remote] = await Promise.allSettled([downstream.result()]);
-  if (remote.status === "rejected") return [remote, remote];
-  const [local] = await Promise.allSettled([
-    writer.finalize(last.bytes, { xxh64: last.xxh64, wholeXxh64: remote.value.xxh64 }),
-  ]);
-  return [local, remote];
 }
 
 /**

@@ -77,7 +77,7 @@ export class SendWindow {
 
   /** True when `bytes` more may be sent now: they fit, or nothing is unacknowledged. */
   fits(bytes: number): boolean {
-    const unacknowledged = this.#sentBytes - this.#ackedBytes;
+    const unacknowledged = this.unacknowledgedBytes;
     return unacknowledged <= 0 || unacknowledged + bytes <= this.#bytesMax;
   }
 
@@ -101,11 +101,15 @@ export class SendWindow {
     this.#sentBytes += bytes;
   }
 
-  /** The receiver acknowledged the stream's first `ackedBytes` bytes (a running total). */
-  acknowledged(ackedBytes: number): void {
-    if (ackedBytes <= this.#ackedBytes) return;
+  /**
+   * The receiver acknowledged the stream's first `ackedBytes` bytes (a running total); true
+   * when that is more than it had acknowledged before.
+   */
+  acknowledged(ackedBytes: number): boolean {
+    if (ackedBytes <= this.#ackedBytes) return false;
     this.#ackedBytes = ackedBytes;
     this.#wakeIfRoom();
+    return true;
   }
 
   #wakeIfRoom(): void {
@@ -145,8 +149,7 @@ export async function followAcks(
         windowBytes?: unknown;
       };
       if (typeof windowBytes === "number") window.resize(windowBytes);
-      if (typeof ackedBytes === "number" && ackedBytes > window.acknowledgedBytes) {
-        window.acknowledged(ackedBytes);
+      if (typeof ackedBytes === "number" && window.acknowledged(ackedBytes)) {
         handlers.onAck?.(ackedBytes);
       }
     }

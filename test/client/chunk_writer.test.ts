@@ -73,6 +73,26 @@ for (const [said, windowBytes, expected] of [
   });
 }
 
+test("an upload waiting for room in its window ends with its pipeline's failure", async () => {
+  // The DataNode fails once the first window came and acknowledges nothing: the upload is
+  // waiting for room when it fails, and must end with that error, not its stall timeout.
+  const { server, address } = await fakeWriteTarget({ secret, failAt: sendWindowStartBytes });
+  const pool = new ConnectionPool({ secret, role: "client" });
+  try {
+    const outcome = await writeChunk(pool, grantFor(address), chunkOf(64), {
+      stallTimeoutMs: 60_000,
+    }).then(
+      () => undefined,
+      (caught: unknown) => caught as BigFsError,
+    );
+    assert.ok(outcome, "the failed pipeline was answered as stored");
+    assert.is(outcome.code, "NO_SPACE", outcome.message);
+  } finally {
+    pool.close();
+    await server.close();
+  }
+});
+
 test("an upload whose pipeline acknowledges goes on past its window to the end", async () => {
   const { server, address, received } = await fakeWriteTarget({ secret, acks: true });
   const pool = new ConnectionPool({ secret, role: "client" });
