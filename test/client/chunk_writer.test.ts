@@ -33,6 +33,14 @@ function chunkOf(frames: number): ChunkData {
   };
 }
 
+/** What `upload` failed with; undefined when it succeeded. */
+function failureOf(upload: Promise<unknown>): Promise<BigFsError | undefined> {
+  return upload.then(
+    () => undefined,
+    (caught: unknown) => caught as BigFsError,
+  );
+}
+
 function grantFor(address: string): ChunkGrant {
   return {
     chunkId: 7n,
@@ -57,11 +65,8 @@ for (const [said, windowBytes, expected] of [
       // 64 frames, 16 MiB. Nothing is acknowledged, so after one window the upload waits
       // until its stall timeout fails it; without a window it would send them all and get
       // its answer.
-      const outcome = await writeChunk(pool, grantFor(address), chunkOf(64), {
-        stallTimeoutMs: 500,
-      }).then(
-        () => undefined,
-        (caught: unknown) => caught as BigFsError,
+      const outcome = await failureOf(
+        writeChunk(pool, grantFor(address), chunkOf(64), { stallTimeoutMs: 500 }),
       );
       assert.ok(outcome, "the whole chunk went unacknowledged and was answered");
       assert.is(outcome.code, "TIMEOUT", outcome.message);
@@ -79,11 +84,8 @@ test("an upload waiting for room in its window ends with its pipeline's failure"
   const { server, address } = await fakeWriteTarget({ secret, failAt: sendWindowStartBytes });
   const pool = new ConnectionPool({ secret, role: "client" });
   try {
-    const outcome = await writeChunk(pool, grantFor(address), chunkOf(64), {
-      stallTimeoutMs: 60_000,
-    }).then(
-      () => undefined,
-      (caught: unknown) => caught as BigFsError,
+    const outcome = await failureOf(
+      writeChunk(pool, grantFor(address), chunkOf(64), { stallTimeoutMs: 60_000 }),
     );
     assert.ok(outcome, "the failed pipeline was answered as stored");
     assert.is(outcome.code, "NO_SPACE", outcome.message);
