@@ -267,7 +267,12 @@ export class Containers {
   /** The append loop while it runs. */
   #drained: Promise<void> = Promise.resolve();
   #syncs = 0;
+  /** Set by `close`: appends from outside fail; removals under way may still carry tombstones. */
+  #closing = false;
+  /** Set once `close` has let the appends and removals under way end: every append fails. */
   #closed = false;
+  /** Removals of containers under way (one started inside the append loop is not awaited). */
+  readonly #removals = new Set<Promise<void>>();
   /** The sums of every state's `bytes` and `liveBytes`, kept as they change: read per frame. */
   #totalBytes = 0;
   #liveBytes = 0;
@@ -379,7 +384,7 @@ export class Containers {
     const { container, offset } = await this.#append(
       [header, ...parts],
       recordHeaderBytes + bytes,
-      { live: true, durable: true },
+      { live: true, durable: true, carried: false },
       undefined,
       id,
     );
@@ -405,9 +410,15 @@ export class Containers {
     );
   }
 
-  #appendTombstone(tombstone: Tombstone, durable: boolean): Promise<unknown> {
+  /** Appends a tombstone: of a delete (not durable), or carried out of a container (durable). */
+  #appendTombstone(tombstone: Tombstone, carried: boolean): Promise<unknown> {
     const header = encodeHeader(kindTombstone, tombstone.id, tombstone.generation, 0);
-    return this.#append([header], recordHeaderBytes, { live: false, durable }, tombstone);
+    return this.#append(
+      [header],
+      recordHeaderBytes,
+      { live: false, durable: carried, carried },
+      tombstone,
+    );
   }
 
   /** Marks a record dead (replaced or deleted); removes its container once none is live. */
@@ -451,11 +462,19 @@ export class Containers {
     return readAtSync(state.fd, place.bytes, place.offset);
   }
 
-  /** Stops appending: what is queued is written first, later appends fail, files are closed. */
+  /**
+   * Stops appending: what is queued is written first, removals under way end, later appends
+   * fail, files are closed. Nothing is left changing the folder when it resolves.
+   */
   async close(): Promise<void> {
+    this.#closing = true;
+    // What is queued (tombstones nobody waits for, among others) is written first, and a
+    // removal started in the append loop may still be carrying its tombstones out.
+    while (this.#draining || this.#removals.size > 0) {
+      await this.#drained;
+      await Promise.allSettled(this.#removals);
+    }
     this.#closed = true;
-    // What is queued (tombstones nobody waits for, among others) is written first.
-    await this.#drained;
     await this.#active?.handle.close().catch(() => {});
     this.#active = undefined;
     for (const state of this.#states.values()) {
@@ -467,11 +486,11 @@ export class Containers {
   #append(
     parts: Uint8Array[],
     bytes: number,
-    { live, durable }: { live: boolean; durable: boolean },
+    { live, durable, carried }: { live: boolean; durable: boolean; carried: boolean },
     tombstone?: Tombstone,
     id?: bigint,
   ): Promise<{ container: number; offset: number }> {
-    if (this.#closed) {
+    if (this.#closed || (this.#closing && !carried)) {
       return Promise.reject(new BigFsError("UNAVAILABLE", "The chunk store is closed"));
     }
     return new Promise((resolve, reject) => {
@@ -603,7 +622,15 @@ export class Containers {
    * tombstone (its record may already wait in the active container's batch), and a copy of
    * the tombstone coming after it would delete it at the next start.
    */
-  async #remove(sequence: number, state: ContainerState): Promise<void> {
+  #remove(sequence: number, state: ContainerState): Promise<void> {
+    const removal = this.#removeNow(sequence, state);
+    this.#removals.add(removal);
+    const forget = () => this.#removals.delete(removal);
+    removal.then(forget, forget);
+    return removal;
+  }
+
+  async #removeNow(sequence: number, state: ContainerState): Promise<void> {
     if (state.removing) return;
     state.removing = true;
     const carried = state.tombstones.filter(

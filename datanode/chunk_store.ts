@@ -674,8 +674,15 @@ export class ChunkStore {
             this.#replicas.set(info.id, { ...stored, place: copy });
             await this.#containers.release(place);
             moved++;
-          } else {
+          } else if (this.#wouldDelete(info.id, info.generation)) {
+            // Written again at this generation since: a tombstone after that record would
+            // delete it at the next start. The later record wins over the copy there.
             await this.#containers.release(copy);
+          } else {
+            // Deleted or replaced while it was copied. The copy needs a tombstone of its own:
+            // the delete's may never be written (none is when the record it deleted goes
+            // with its container), and the copy would then come back at the next start.
+            await this.#containers.appendTombstone(info.id, info.generation, copy);
           }
         }),
       );

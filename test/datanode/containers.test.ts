@@ -15,7 +15,11 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { chunkFilePath, chunkFolder, chunksFolderName } from "../../datanode/_chunk_layout.js";
-import { containersFolderName, recordHeaderBytes } from "../../datanode/_containers.js";
+import {
+  containersFolderName,
+  recordHeaderBytes,
+  scanRecords,
+} from "../../datanode/_containers.js";
 import { ChunkStore, type ReadPiece } from "../../datanode/chunk_store.js";
 import { BigFsError, type ErrorCodeName } from "../../protocol/mod.js";
 import { flipByte } from "../helpers/bytes.js";
@@ -232,6 +236,59 @@ test("a container more than half dead is compacted: its live replicas move, the 
   assert.equal([...again.list()].map((info) => info.id).sort(), [...all.keys()].sort());
   for (const [id, bytes] of all) assert.equal(await readAll(again, id), bytes, `chunk ${id}`);
   assert.is(again.usedBytes, usedBefore, "live bytes count the same after a restart");
+  await again.close();
+});
+
+test("a replica deleted while compaction copies it stays deleted across a restart", async () => {
+  const folder = await newFolder();
+  const store = await open(folder, 16 * 1024);
+  // Six replicas fill the first container; chunk 7 starts the second, which stays live.
+  for (let id = 1n; id <= 7n; id++) await putWhole(store, id, randomBytes(3000));
+  const [first, second] = await containerFiles(folder);
+  assert.ok(second, "two containers");
+  // The fourth delete leaves the first container two-thirds dead: its compaction queues
+  // copies of chunks 5 and 6 to the second at once, and they are deleted before the copies
+  // are written. The sixth takes the first container with it.
+  for (let id = 1n; id <= 6n; id++) assert.ok(await store.delete(id));
+  assert.not.ok((await containerFiles(folder)).includes(first!), "the first container is gone");
+  await store.close();
+  // The copies were written: the race this test is about did happen.
+  const copied = new Set<bigint>();
+  const bytes = await readFile(join(folder, containersFolderName, second!));
+  for (const record of scanRecords(bytes)) {
+    if (record.kind === "replica" && record.id !== 7n) copied.add(record.id);
+  }
+  assert.equal([...copied].sort(), [5n, 6n], "copies of chunks 5 and 6 in the second container");
+  const again = await open(folder, 16 * 1024);
+  assert.equal(
+    [...again.list()].map((info) => info.id),
+    [7n],
+    "chunks deleted under compaction stay deleted",
+  );
+  await again.close();
+});
+
+test("close waits for a container's removal under way, tombstones it carries included", async () => {
+  const folder = await newFolder();
+  const store = await open(folder, 16 * 1024);
+  // Six replicas fill the first container; chunk 7 is alone in the second, the active one.
+  for (let id = 1n; id <= 7n; id++) await putWhole(store, id, randomBytes(3000));
+  const [, second] = await containerFiles(folder);
+  assert.ok(second, "two containers");
+  // Chunk 2's tombstone is being written to the second container when chunk 7 goes: once that
+  // write ends, the second container, with nothing live, is removed, and chunk 2's tombstone
+  // is first carried to a new one (the first container still holds chunk 2). Close comes
+  // before any of that.
+  assert.ok(await store.delete(2n));
+  assert.ok(await store.delete(7n));
+  await store.close();
+  assert.not.ok((await containerFiles(folder)).includes(second!), "the second container is gone");
+  const again = await open(folder, 16 * 1024);
+  assert.equal(
+    [...again.list()].map((info) => info.id).sort(),
+    [1n, 3n, 4n, 5n, 6n],
+    "chunk 2 stays deleted",
+  );
   await again.close();
 });
 
