@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { test } from "uvu";
 import * as assert from "uvu/assert";
 import { type Connection, dial, mintChunkToken, sendWindowBytesDefault, xxh64 } from "#protocol";
+import { chunksFolderName } from "../../datanode/_chunk_layout.js";
 import { decodeChunkMeta, footerBytes } from "../../datanode/_chunk_meta.js";
 import { chunkBytes, readChunk, rejection, tokenFor, writeChunk } from "../helpers/chunk_client.js";
 import { type DataNodeProcess, spawnDataNode } from "../helpers/datanode_process.js";
@@ -256,6 +257,38 @@ test("a pipeline stuck behind a stopped DataNode holds up no other pipeline thro
     );
   } finally {
     third.child.kill("SIGCONT");
+  }
+});
+
+test("the last DataNode failing at its own finalise leaves no replica on the two before it", async () => {
+  const [first, second, third] = nodes as [DataNodeProcess, DataNodeProcess, DataNodeProcess];
+  // A file stands where the third DataNode would make this chunk's folder: every frame reaches
+  // all three, and the third fails only as it finalises. The two before it wait for its
+  // answer (its whole-chunk xxh64) before finalising, so they must store nothing either.
+  const chunkId = 0x07_0000n;
+  const blocker = join(third.dataDir, chunksFolderName, "07");
+  await writeFile(blocker, "in the way\n");
+  try {
+    const error = await rejection(
+      writeChunk(await connect(first), chunkBytes(2 * 1024 * 1024), {
+        secret,
+        chunkId,
+        downstream: refs(second, third),
+      }),
+    );
+    // A disk error, as the third DataNode met it (ENOTDIR), naming that DataNode.
+    assert.is(error.code, "INTERNAL");
+    assert.match(error.message, `DataNode ${third.id} (${third.address})`);
+    for (const node of nodes) {
+      const missing = await rejection(readChunk(await connect(node), { secret, chunkId }));
+      assert.is(missing.code, "NOT_FOUND", `${node.id} kept the chunk`);
+      await waitFor(async () => (await readdir(join(node.dataDir, "tmp"))).length === 0, 5_000, {
+        what: `${node.id} to remove its temp file`,
+      });
+      assert.not.ok(namenode.addedBy(node.id).some((r) => r.id === chunkId));
+    }
+  } finally {
+    await rm(blocker, { force: true });
   }
 });
 
