@@ -156,8 +156,11 @@ const stat: CommandSpec = {
 const du: CommandSpec = {
   name: "du",
   usage: "[path] [--json]",
-  summary: "Show the space a file or tree uses: bytes (one replica), files, directories.",
-  details: "Flags:\n  --json   print { path, bytes, files, directories }",
+  summary:
+    "Show the space a file or tree uses: bytes (one replica), with all replicas, files, directories.",
+  details:
+    "Flags:\n  --json   print { path, bytes, spaceConsumedBytes, files, directories }\n" +
+    "spaceConsumedBytes counts each file's bytes times its replication, as HDFS's du does.",
   flags: jsonFlag,
   args: { names: ["path"], min: 0, max: 1 },
   async run({ client, args, flags, stdout }) {
@@ -169,8 +172,9 @@ const du: CommandSpec = {
     }
     const files = `${summary.files} file${summary.files === 1 ? "" : "s"}`;
     const directories = `${summary.directories} director${summary.directories === 1 ? "y" : "ies"}`;
+    const consumed = `${humanSize(summary.spaceConsumedBytes)} with all replicas`;
     stdout.write(
-      `${humanSize(summary.bytes)}  (${summary.bytes} bytes, ${files}, ${directories})  ${path}\n`,
+      `${humanSize(summary.bytes)}  ${consumed}  (${summary.bytes} bytes, ${files}, ${directories})  ${path}\n`,
     );
     return 0;
   },

@@ -134,7 +134,10 @@ export interface UnderConstructionFile {
 export interface ContentSummary {
   files: number;
   directories: number;
+  /** Bytes of the files: one replica's worth. */
   bytes: number;
+  /** Bytes times each file's replication: the disk space its replicas take (HDFS's du). */
+  spaceConsumedBytes: number;
 }
 
 /** A complete file found by {@linkcode Namespace.walkFiles}. */
@@ -312,23 +315,30 @@ export class Namespace {
     return node.chunks;
   }
 
-  /** Files, directories and bytes at or below `path`; files under construction do not count. */
+  /**
+   * Files, directories and bytes at or below `path`, and the space their replicas take at each
+   * file's replication; files under construction do not count.
+   */
   contentSummary(path: string): ContentSummary {
     const names = splitPath(path);
     const node = this.#lookup(names, `Cannot summarise ${pathOf(names)}`);
-    const summary: ContentSummary = { files: 0, directories: 0, bytes: 0 };
+    const summary: ContentSummary = { files: 0, directories: 0, bytes: 0, spaceConsumedBytes: 0 };
+    const count = (file: FileNode) => {
+      const bytes = sizeOf(file.chunks);
+      summary.files++;
+      summary.bytes += bytes;
+      summary.spaceConsumedBytes += bytes * file.replication;
+    };
     if (node instanceof FileNode) {
-      return { files: 1, directories: 0, bytes: sizeOf(node.chunks) };
+      count(node);
+      return summary;
     }
     const stack: DirectoryNode[] = [node];
     for (let directory = stack.pop(); directory; directory = stack.pop()) {
       summary.directories++;
       for (const child of directory.children.values()) {
         if (child instanceof DirectoryNode) stack.push(child);
-        else {
-          summary.files++;
-          summary.bytes += sizeOf(child.chunks);
-        }
+        else count(child);
       }
     }
     return summary;

@@ -253,7 +253,12 @@ export const Messages = {
   CONTENT_SUMMARY: {
     opcode: 25,
     request: object({ path }),
-    response: object({ files: uint(), directories: uint(), bytes: uint() }),
+    response: object({
+      files: uint(),
+      directories: uint(),
+      bytes: uint(),
+      spaceConsumedBytes: uint(),
+    }),
   },
   // Changes a complete file's replication; the replication monitor adds or removes copies.
   SET_REPLICATION: { opcode: 26, request: object({ path, replication: uint() }), response: empty },

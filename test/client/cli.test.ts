@@ -227,11 +227,24 @@ test("mkdir -p, ls --json, mv, du --json and rm -r work and exit 0", async () =>
   const usage = await bigfsJson<{
     path: string;
     bytes: number;
+    spaceConsumedBytes: number;
     files: number;
     directories: number;
   }>(["du", "--json", "/tree"]);
-  assert.equal(usage, { path: "/tree", files: 1, directories: 3, bytes: 5 });
-  assert.is((await bigfs(["du", "/tree"])).code, 0);
+  // The cluster's default replication, 3: three replicas of 5 bytes.
+  assert.equal(usage, {
+    path: "/tree",
+    files: 1,
+    directories: 3,
+    bytes: 5,
+    spaceConsumedBytes: 5 * 3,
+  });
+  const text = await bigfs(["du", "/tree"]);
+  assert.is(text.code, 0);
+  assert.match(
+    text.stdout.toString(),
+    `5 B  15 B with all replicas  (5 bytes, 1 file, 3 directories)  /tree`,
+  );
 
   assert.is((await bigfs(["rm", "-r", "/tree"])).code, 0);
   const missing = await bigfs(["ls", "/tree"]);

@@ -171,7 +171,12 @@ test("a file under construction is invisible until complete, then appears atomic
     queryCode(() => namespace.chunksOf("/d/f")),
     "NOT_FOUND",
   );
-  assert.equal(namespace.contentSummary("/"), { files: 0, directories: 2, bytes: 0 });
+  assert.equal(namespace.contentSummary("/"), {
+    files: 0,
+    directories: 2,
+    bytes: 0,
+    spaceConsumedBytes: 0,
+  });
   assert.equal([...namespace.walkFiles("/")], []);
   assert.is(namespace.fileCount, 0);
   assert.is(namespace.chunkCount, 2);
@@ -612,9 +617,32 @@ test("queries: list sorts by name, a file lists itself, summaries and walks", ()
   assert.is(namespace.stat("/").entry.name, "");
   assert.is(namespace.stat("/").entry.type, "directory");
   assert.equal(namespace.stat("/d").chunks, []);
-  assert.equal(namespace.contentSummary("/"), { files: 5, directories: 4, bytes: 1540 });
-  assert.equal(namespace.contentSummary("/d/sub"), { files: 1, directories: 2, bytes: 1500 });
-  assert.equal(namespace.contentSummary("/d/a"), { files: 1, directories: 0, bytes: 10 });
+  // Space consumed counts each file at its own replication (3 unless set).
+  namespace.apply({ op: "setReplication", path: "/d/b", replication: 1 });
+  assert.equal(namespace.contentSummary("/"), {
+    files: 5,
+    directories: 4,
+    bytes: 1540,
+    spaceConsumedBytes: 1540 * 3 - 10 * 2,
+  });
+  assert.equal(namespace.contentSummary("/d/sub"), {
+    files: 1,
+    directories: 2,
+    bytes: 1500,
+    spaceConsumedBytes: 4500,
+  });
+  assert.equal(namespace.contentSummary("/d/a"), {
+    files: 1,
+    directories: 0,
+    bytes: 10,
+    spaceConsumedBytes: 30,
+  });
+  assert.equal(namespace.contentSummary("/d/b"), {
+    files: 1,
+    directories: 0,
+    bytes: 10,
+    spaceConsumedBytes: 10,
+  });
   assert.equal(
     [...namespace.walkFiles("/")].map((file) => [file.path, file.entry.size, file.chunks.length]),
     [

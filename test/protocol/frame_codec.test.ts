@@ -317,7 +317,7 @@ const messageSamples: { [N in MessageName]: MessageSample<N> } = {
   },
   CONTENT_SUMMARY: {
     request: { path: "/data" },
-    response: { files: 12, directories: 3, bytes: 123456789 },
+    response: { files: 12, directories: 3, bytes: 123456789, spaceConsumedBytes: 370370367 },
   },
   SET_REPLICATION: { request: { path: "/user/ada/new.bin", replication: 5 }, response: {} },
   BALANCE: {
