@@ -7,8 +7,9 @@
  * no id (the next start makes one; no chunk was stored yet) or a whole one.
  */
 import { randomUUID } from "node:crypto";
-import { mkdir, open, readFile, rename } from "node:fs/promises";
+import { mkdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { replaceFileDurably } from "#protocol";
 
 const idFileName = "datanode_id";
 const idPattern = /^[A-Za-z0-9._-]{1,128}$/;
@@ -38,20 +39,6 @@ export async function loadOrCreateDataNodeId(dataDir: string): Promise<string> {
   }
   await mkdir(dataDir, { recursive: true });
   const id = `dn-${randomUUID()}`;
-  const temp = `${path}.tmp`;
-  const file = await open(temp, "w");
-  try {
-    await file.writeFile(`${id}\n`);
-    await file.sync();
-  } finally {
-    await file.close();
-  }
-  await rename(temp, path);
-  const folder = await open(dataDir, "r");
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
-  }
+  await replaceFileDurably(path, `${id}\n`);
   return id;
 }

@@ -328,7 +328,7 @@ export function clientRoutes(parts: NamenodeParts): Routes {
     },
 
     DECOMMISSION: async (body) => {
-      parts.decommissions.start(body.datanodeId);
+      await parts.decommissions.start(body.datanodeId);
       return {};
     },
 

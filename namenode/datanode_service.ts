@@ -118,6 +118,9 @@ export function datanodeRoutes(parts: NamenodeParts): Routes {
       );
       const result = chunkMap.fullReport(body.datanodeId, body.chunks);
       actOn(body.datanodeId, result.problems);
+      // Decommissioned before a restart: out of service again, in the same turn as its
+      // registration, so before anything can be placed on it; its drain walks what it reported.
+      parts.decommissions.registered(body.datanodeId);
       // A returning DataNode may bring back extra copies, or missing chunks; in safe mode the
       // rescan on leaving it looks at every chunk anyway.
       if (!parts.safeMode.active) {

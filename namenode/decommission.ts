@@ -10,12 +10,16 @@
  * tick (over every DataNode being decommissioned), in passes; a pass that finds nothing
  * depending ends it. `remaining` is the count from the last full pass, for DATANODE_REPORT.
  *
- * The state is not persisted: after a NameNode restart the operator decommissions again (HDFS
- * keeps it in an excludes file).
+ * Which DataNodes were decommissioned survives a restart (`decommission_list.ts`, HDFS's
+ * excludes file): the list on disk has a DataNode before DECOMMISSION is answered, and one on
+ * it that registers with a restarted NameNode is taken out of service again at once, before
+ * it can be given a chunk. Its drain starts over; it is `decommissioned` again after a pass
+ * that finds nothing depending on it.
  */
 import { BigFsError, type Logger } from "#protocol";
 import type { ChunkMap } from "./chunk_map.js";
 import type { DatanodeRegistry } from "./datanode_registry.js";
+import type { DecommissionList } from "./decommission_list.js";
 import type { ReplicationMonitor } from "./replication_monitor.js";
 
 /** What the tracker works with; a NameNode has it all. */
@@ -42,28 +46,54 @@ interface Draining {
 /** DataNodes being decommissioned and how far along they are. */
 export class DecommissionTracker {
   readonly #parts: DecommissionParts;
+  readonly #list: DecommissionList;
   readonly #checksPerTick: number;
   readonly #draining = new Map<string, Draining>();
 
-  constructor(parts: DecommissionParts, options: DecommissionOptions = {}) {
+  constructor(parts: DecommissionParts, list: DecommissionList, options: DecommissionOptions = {}) {
     this.#parts = parts;
+    this.#list = list;
     this.#checksPerTick = options.checksPerTick ?? 20_000;
   }
 
   /**
-   * Starts decommissioning a DataNode (again for one already decommissioning or done: nothing
-   * changes). Throws `NOT_FOUND` for a DataNode never registered.
+   * Starts decommissioning a DataNode, once the list on disk has it (again for one already
+   * decommissioning or done: nothing changes).
+   *
+   * @throws {BigFsError} `NOT_FOUND` for a DataNode never registered; `INTERNAL` when the list
+   * cannot be written (the DataNode then stays in service).
    */
-  start(datanodeId: string): void {
-    const { registry, chunkMap, replicationMonitor, logger } = this.#parts;
-    const admin = registry.adminState(datanodeId);
-    if (admin === undefined) {
+  async start(datanodeId: string): Promise<void> {
+    if (this.#parts.registry.adminState(datanodeId) === undefined) {
       throw new BigFsError(
         "NOT_FOUND",
         `Cannot decommission DataNode ${datanodeId}: no such DataNode has registered`,
       );
     }
-    if (admin !== "normal") return;
+    try {
+      await this.#list.add(datanodeId);
+    } catch (error) {
+      throw new BigFsError(
+        "INTERNAL",
+        `Cannot decommission DataNode ${datanodeId}: cannot record it in ${this.#list.path}: ${(error as Error).message}`,
+        { cause: error },
+      );
+    }
+    this.#begin(datanodeId);
+  }
+
+  /**
+   * A DataNode registered: one on the list (decommissioned before a restart) is taken out of
+   * service again, before it can be given a chunk.
+   */
+  registered(datanodeId: string): void {
+    if (this.#list.has(datanodeId)) this.#begin(datanodeId);
+  }
+
+  /** Takes a registered DataNode in normal service out of it and starts its drain. */
+  #begin(datanodeId: string): void {
+    const { registry, chunkMap, replicationMonitor, logger } = this.#parts;
+    if (registry.adminState(datanodeId) !== "normal") return;
     registry.setAdminState(datanodeId, "decommissioning");
     this.#draining.set(datanodeId, {
       pass: chunkMap.chunksOn(datanodeId),

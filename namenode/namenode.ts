@@ -23,6 +23,7 @@ import type { NamenodeConfig } from "./config.js";
 import { DatanodeRegistry } from "./datanode_registry.js";
 import { datanodeRoutes } from "./datanode_service.js";
 import { type DecommissionOptions, DecommissionTracker } from "./decommission.js";
+import { DecommissionList } from "./decommission_list.js";
 import { NamenodeHttpStatus } from "./http_status.js";
 import { LeaseManager } from "./lease_manager.js";
 import type { DatanodeRef, NamenodeParts, PipelineRequest } from "./namenode_parts.js";
@@ -79,7 +80,12 @@ export class NameNode implements NamenodeParts {
   readonly #postponedDeletes: { datanodeId: string; chunk: { id: bigint; generation: bigint } }[] =
     [];
 
-  private constructor(config: NamenodeConfig, store: NamespaceStore, options: NameNodeOptions) {
+  private constructor(
+    config: NamenodeConfig,
+    store: NamespaceStore,
+    decommissioned: DecommissionList,
+    options: NameNodeOptions,
+  ) {
     this.config = config;
     this.store = store;
     this.secret = options.secret;
@@ -102,7 +108,7 @@ export class NameNode implements NamenodeParts {
       commitGraceMs: Math.max(1_000, 2 * config.heartbeatInterval),
       ...options.replication,
     });
-    this.decommissions = new DecommissionTracker(this, options.decommission);
+    this.decommissions = new DecommissionTracker(this, decommissioned, options.decommission);
     this.balancer = new Balancer(this, options.balancer);
   }
 
@@ -116,7 +122,20 @@ export class NameNode implements NamenodeParts {
       checkpointEveryMs: config.checkpointInterval,
       openSegmentFile: http.openSegmentFile,
     });
-    const namenode = new NameNode(config, store, options);
+    let decommissioned: DecommissionList;
+    try {
+      decommissioned = await DecommissionList.load(config.dataDir);
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
+    if (decommissioned.ids.length > 0) {
+      options.logger.info(
+        { datanodes: decommissioned.ids, path: decommissioned.path },
+        "decommissioned DataNodes: taken out of service again as they register",
+      );
+    }
+    const namenode = new NameNode(config, store, decommissioned, options);
     namenode.#http = http;
     try {
       namenode.#loadChunks();

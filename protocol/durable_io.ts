@@ -1,9 +1,10 @@
 /**
- * The two small pieces of durable file I/O every daemon needs: writing a buffer completely at
- * a position (a positional write may take several calls), and fsyncing a folder so that the
- * names created, renamed or removed in it survive a crash.
+ * The small pieces of durable file I/O every daemon needs: writing a buffer completely at a
+ * position (a positional write may take several calls), fsyncing a folder so that the names
+ * created, renamed or removed in it survive a crash, and replacing a small file whole.
  */
-import { open } from "node:fs/promises";
+import { open, rename } from "node:fs/promises";
+import { dirname } from "node:path";
 
 /** Anything with `FileHandle.write`'s positional form. */
 export interface PositionalWriter {
@@ -62,6 +63,24 @@ export async function writeAllParts(
     }
     at += part.byteLength;
   }
+}
+
+/**
+ * Replaces the file at `path` with `contents`, durably and whole: written to `path.tmp`,
+ * fsynced, renamed over `path`, and the folder fsynced. A crash leaves the old file or the new
+ * one (and perhaps a stale `.tmp`, which the next replace overwrites).
+ */
+export async function replaceFileDurably(path: string, contents: string | Uint8Array) {
+  const temp = `${path}.tmp`;
+  const file = await open(temp, "w");
+  try {
+    await file.writeFile(contents);
+    await file.sync();
+  } finally {
+    await file.close();
+  }
+  await rename(temp, path);
+  await syncFolder(dirname(path));
 }
 
 /** Fsyncs a folder, so the names created, renamed or removed in it are durable. */

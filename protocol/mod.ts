@@ -58,6 +58,7 @@ export { type DialOptions, dial } from "./dial.js";
 export {
   type PositionalVectorWriter,
   type PositionalWriter,
+  replaceFileDurably,
   syncFolder,
   writeAll,
   writeAllParts,

@@ -321,6 +321,48 @@ test("fault 4: after a NameNode restart, DataNodes reconnect by themselves, new 
   });
 });
 
+// HDFS keeps decommissioned DataNodes in its excludes file, read again at every start.
+test("a decommissioned DataNode stays out of service across a NameNode restart", async () => {
+  await withCluster({ datanodes: 4 }, async (cluster) => {
+    const { client } = cluster;
+    const old = randomBytes(3 * chunkBytes + 5);
+    await client.put(piecesOf(old), "/before.bin");
+    await waitForReplication(client, "/before.bin", 3);
+    const retired = cluster.idOf(0);
+    const entryOf = async () =>
+      (await client.report()).datanodes.find((entry) => entry.id === retired);
+    await client.decommission(retired);
+    await waitFor(async () => (await entryOf())?.state === "decommissioned", 15_000, {
+      what: "the DataNode to be decommissioned",
+      intervalMs: 50,
+    });
+
+    await cluster.restartNamenode();
+    // It registers again by itself, and is out of service from that moment: never live.
+    const seen = await waitFor(entryOf, 15_000, {
+      what: "the retired DataNode to register with the new NameNode",
+      intervalMs: 50,
+    });
+    assert.ok(
+      seen.state === "decommissioning" || seen.state === "decommissioned",
+      `state ${seen.state} after the restart`,
+    );
+    await waitFor(async () => (await entryOf())?.state === "decommissioned", 15_000, {
+      what: "the DataNode to be decommissioned again",
+      intervalMs: 50,
+    });
+    await cluster.waitForLive(3);
+    const fresh = randomBytes(4 * chunkBytes + 7);
+    await client.put(piecesOf(fresh), "/after.bin");
+    const status = await waitForReplication(client, "/after.bin", 3);
+    for (const chunk of status.chunks) {
+      assert.not.ok(chunk.replicas.includes(retired), `chunk ${chunk.id} on the retired DataNode`);
+    }
+    await assertReadsBack(client, "/before.bin", old);
+    await assertReadsBack(client, "/after.bin", fresh);
+  });
+});
+
 // Fault 6 runs before fault 5 on the shared cluster: the replicas fault 5 spoils are then
 // deleted and copied again by the NameNode, which would move the byte counts fault 6 watches.
 test("fault 6: rm frees the DataNodes' disk space", async () => {
