@@ -19,7 +19,6 @@
 import { cbor } from "#protocol";
 import { ImageWriter, RecordReader } from "./_namespace_image_io.js";
 import {
-  byName,
   childPath,
   chunksPerFileMax,
   clientNameLengthMax,
@@ -63,49 +62,60 @@ export function encodeImage(content: ImageContent): Uint8Array {
     const [directory, parentIndex] = item;
     const index = indexes.size;
     indexes.set(directory, index);
-    writer.write([0, parentIndex, directory.name, directory.mtimeMs]);
-    const entries = [...directory.children].sort(byName);
-    for (const [name, child] of entries) {
-      if (child instanceof FileNode) {
-        const chunks: unknown[] = [];
-        for (const chunk of child.chunks) {
-          chunks.push(chunk.id, chunk.generation, chunk.size, chunk.xxh64);
+    writer.arrayHeader(4);
+    writer.number(0);
+    writer.number(parentIndex);
+    writer.text(directory.name);
+    writer.number(directory.mtimeMs);
+    // Names alone, sorted by UTF-16 code unit (the default order, as `byName`'s): no
+    // `[name, node]` pair is built per file.
+    const names = [...directory.children.keys()].sort();
+    const directories: DirectoryNode[] = [];
+    for (const name of names) {
+      const child = directory.children.get(name)!;
+      if (child instanceof DirectoryNode) directories.push(child);
+      else {
+        writer.arrayHeader(7);
+        writer.number(1);
+        writer.number(index);
+        writer.text(name);
+        writer.number(child.replication);
+        writer.number(child.chunkSizeBytes);
+        writer.number(child.mtimeMs);
+        const count = child.chunkCount;
+        writer.arrayHeader(count * 4);
+        for (let at = 0; at < count; at++) {
+          const chunk = child.chunkAt(at);
+          writer.u64(chunk.id);
+          writer.u64(chunk.generation);
+          writer.number(chunk.size);
+          writer.u64(chunk.xxh64);
         }
-        writer.write([
-          1,
-          index,
-          name,
-          child.replication,
-          child.chunkSizeBytes,
-          child.mtimeMs,
-          chunks,
-        ]);
       }
     }
-    for (let at = entries.length - 1; at >= 0; at--) {
-      const child = entries[at]![1];
-      if (child instanceof DirectoryNode) stack.push([child, index]);
-    }
+    for (let at = directories.length - 1; at >= 0; at--) stack.push([directories[at]!, index]);
   }
   const pendingFiles = [...pendingById.values()].sort((a, b) =>
     a.fileId < b.fileId ? -1 : a.fileId > b.fileId ? 1 : 0,
   );
   for (const pending of pendingFiles) {
-    const chunks: unknown[] = [];
+    writer.arrayHeader(9);
+    writer.number(2);
+    writer.u64(pending.fileId);
+    writer.number(indexes.get(pending.parent)!);
+    writer.text(pending.name);
+    writer.text(pending.clientName);
+    writer.number(pending.replication);
+    writer.number(pending.chunkSizeBytes);
+    writer.boolean(pending.overwrite);
+    writer.arrayHeader(pending.chunks.length * 5);
     for (const chunk of pending.chunks) {
-      chunks.push(chunk.id, chunk.generation, chunk.size, chunk.xxh64, chunk.committed);
+      writer.u64(chunk.id);
+      writer.u64(chunk.generation);
+      writer.number(chunk.size);
+      writer.u64(chunk.xxh64);
+      writer.boolean(chunk.committed);
     }
-    writer.write([
-      2,
-      pending.fileId,
-      indexes.get(pending.parent)!,
-      pending.name,
-      pending.clientName,
-      pending.replication,
-      pending.chunkSizeBytes,
-      pending.overwrite,
-      chunks,
-    ]);
   }
   return writer.finish();
 }

@@ -62,6 +62,18 @@ export class FileNode {
     const chunks = this.#chunks;
     return Array.isArray(chunks) ? chunks : [chunks as MutableChunk];
   }
+
+  /** How many chunks the file has (without building {@linkcode chunks}' array). */
+  get chunkCount(): number {
+    const chunks = this.#chunks;
+    return Array.isArray(chunks) ? chunks.length : 1;
+  }
+
+  /** Chunk `index` (below {@linkcode chunkCount}), without building an array. */
+  chunkAt(index: number): MutableChunk {
+    const chunks = this.#chunks;
+    return Array.isArray(chunks) ? chunks[index]! : (chunks as MutableChunk);
+  }
 }
 
 /** A file under construction, held by its parent directory and its name. */
