@@ -42,9 +42,55 @@ export interface ImageContent {
   counts: [number, number, number];
 }
 
+/**
+ * How the encoder reads what it writes: the tree as it is ({@linkcode liveView}), or as it was
+ * when an image began, for one written a slice at a time while the namespace changes
+ * (`_image_snapshot.ts`).
+ */
+export interface ImageView {
+  childrenOf(directory: DirectoryNode): ReadonlyMap<string, DirectoryNode | FileNode>;
+  nameOf(directory: DirectoryNode): string;
+  mtimeOf(directory: DirectoryNode): number;
+  replicationOf(file: FileNode): number;
+  /** Files under construction, in any order. */
+  pendingFiles(): Iterable<PendingFile>;
+  chunksOf(pending: PendingFile): readonly MutableChunk[];
+}
+
+/** Reads the tree as it is now. */
+export function liveView(pendingById: ReadonlyMap<bigint, PendingFile>): ImageView {
+  return {
+    childrenOf: (directory) => directory.children,
+    nameOf: (directory) => directory.name,
+    mtimeOf: (directory) => directory.mtimeMs,
+    replicationOf: (file) => file.replication,
+    pendingFiles: () => pendingById.values(),
+    chunksOf: (pending) => pending.chunks,
+  };
+}
+
 /** Encodes the namespace's state as an image, in the canonical order described above. */
 export function encodeImage(content: ImageContent): Uint8Array {
-  const { root, pendingById, highest, counts } = content;
+  const steps = imageSteps(content, liveView(content.pendingById), Infinity);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/**
+ * Encodes an image as {@linkcode encodeImage} does, reading through `view`: the header (ids,
+ * counts, and how many files are under construction, from `content`) at once, the records as
+ * the returned steps run. A step yields after every `recordsPerStep` records, so that a caller
+ * can let other work run in between; the last returns the image. `content.pendingById` is only
+ * counted: the view lists the files under construction.
+ */
+export function imageSteps(
+  content: ImageContent,
+  view: ImageView,
+  recordsPerStep: number,
+): Generator<void, Uint8Array, void> {
+  const { highest, counts } = content;
   const writer = new ImageWriter();
   writer.write({
     format: imageFormat,
@@ -54,8 +100,18 @@ export function encodeImage(content: ImageContent): Uint8Array {
     highestGeneration: highest[2],
     directories: counts[1],
     files: counts[0],
-    underConstruction: pendingById.size,
+    underConstruction: content.pendingById.size,
   });
+  return imageRecords(writer, content.root, view, recordsPerStep);
+}
+
+function* imageRecords(
+  writer: ImageWriter,
+  root: DirectoryNode,
+  view: ImageView,
+  recordsPerStep: number,
+): Generator<void, Uint8Array, void> {
+  let sinceStep = 0;
   const indexes = new Map<DirectoryNode, number>();
   const stack: [DirectoryNode, number][] = [[root, -1]];
   for (let item = stack.pop(); item; item = stack.pop()) {
@@ -65,21 +121,24 @@ export function encodeImage(content: ImageContent): Uint8Array {
     writer.arrayHeader(4);
     writer.number(0);
     writer.number(parentIndex);
-    writer.text(directory.name);
-    writer.number(directory.mtimeMs);
+    writer.text(view.nameOf(directory));
+    writer.number(view.mtimeOf(directory));
     // Names alone, sorted by UTF-16 code unit (the default order, as `byName`'s): no
-    // `[name, node]` pair is built per file.
-    const names = [...directory.children.keys()].sort();
+    // `[name, node]` pair is built per file. Their nodes are looked up in the same step: the
+    // map may change once this yields (its state as of the view's start is saved then).
+    const children = view.childrenOf(directory);
+    const names = [...children.keys()].sort();
+    const nodes = names.map((name) => children.get(name)!);
     const directories: DirectoryNode[] = [];
-    for (const name of names) {
-      const child = directory.children.get(name)!;
+    for (const [at, name] of names.entries()) {
+      const child = nodes[at]!;
       if (child instanceof DirectoryNode) directories.push(child);
       else {
         writer.arrayHeader(7);
         writer.number(1);
         writer.number(index);
         writer.text(name);
-        writer.number(child.replication);
+        writer.number(view.replicationOf(child));
         writer.number(child.chunkSizeBytes);
         writer.number(child.mtimeMs);
         const count = child.chunkCount;
@@ -91,14 +150,23 @@ export function encodeImage(content: ImageContent): Uint8Array {
           writer.number(chunk.size);
           writer.u64(chunk.xxh64);
         }
+        if (++sinceStep >= recordsPerStep) {
+          sinceStep = 0;
+          yield;
+        }
       }
     }
     for (let at = directories.length - 1; at >= 0; at--) stack.push([directories[at]!, index]);
+    if (++sinceStep >= recordsPerStep) {
+      sinceStep = 0;
+      yield;
+    }
   }
-  const pendingFiles = [...pendingById.values()].sort((a, b) =>
+  const pendingFiles = [...view.pendingFiles()].sort((a, b) =>
     a.fileId < b.fileId ? -1 : a.fileId > b.fileId ? 1 : 0,
   );
   for (const pending of pendingFiles) {
+    const chunks = view.chunksOf(pending);
     writer.arrayHeader(9);
     writer.number(2);
     writer.u64(pending.fileId);
@@ -108,13 +176,17 @@ export function encodeImage(content: ImageContent): Uint8Array {
     writer.number(pending.replication);
     writer.number(pending.chunkSizeBytes);
     writer.boolean(pending.overwrite);
-    writer.arrayHeader(pending.chunks.length * 5);
-    for (const chunk of pending.chunks) {
+    writer.arrayHeader(chunks.length * 5);
+    for (const chunk of chunks) {
       writer.u64(chunk.id);
       writer.u64(chunk.generation);
       writer.number(chunk.size);
       writer.u64(chunk.xxh64);
       writer.boolean(chunk.committed);
+    }
+    if (++sinceStep >= recordsPerStep) {
+      sinceStep = 0;
+      yield;
     }
   }
   return writer.finish();

@@ -28,8 +28,10 @@
  *
  * Every N records or T seconds, and at a clean shutdown, the NameNode:
  *
- * 1. takes `txid = log.lastTxid` and encodes the namespace, in the same synchronous step, so
- *    the image holds exactly the edits up to `txid` (edits may still be on their way to disk);
+ * 1. takes `txid = log.lastTxid` and begins an image of the namespace in the same synchronous
+ *    step, so the image holds exactly the edits up to `txid` (edits may still be on their way
+ *    to disk). The image is encoded a slice at a time while later edits are applied; what they
+ *    change is saved for it first (`Namespace.imageInSlices`);
  * 2. awaits `log.rollSegment()`: it resolves once every edit up to `txid` is durable, and
  *    later edits go to a new segment. An image must never hold an edit that the log may lose,
  *    so if it rejects, no image is written;

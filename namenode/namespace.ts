@@ -35,7 +35,8 @@
  * and implemented in `_namespace_image.ts`.
  */
 import { BigFsError } from "#protocol";
-import { decodeImage, encodeImage } from "./_namespace_image.js";
+import { ImageSnapshot } from "./_image_snapshot.js";
+import { decodeImage, encodeImage, imageSteps } from "./_namespace_image.js";
 import {
   byName,
   childPath,
@@ -220,6 +221,11 @@ export class Namespace {
   #fileCount = 0;
   #directoryCount = 1;
   #chunkCount = 0;
+  /**
+   * While an image is written a slice at a time: the state it began with, saved as it is about
+   * to change. Every change to what an image holds tells it first (`this.#snapshot?.saving…`).
+   */
+  #snapshot: ImageSnapshot | undefined;
 
   /** Highest file id any operation has used; allocate above it. */
   get highestFileId(): bigint {
@@ -389,12 +395,46 @@ export class Namespace {
 
   /** A snapshot of everything, files under construction and id high-water marks included. */
   toImage(): Uint8Array {
-    return encodeImage({
+    return encodeImage(this.#imageContent());
+  }
+
+  /**
+   * An image of the namespace as it is at this call, like {@linkcode toImage}'s, but encoded
+   * `recordsPerSlice` records at a time with `pause()` awaited in between (by default, a turn
+   * of the event loop), while changes go on: each saves what it alters first, for the image
+   * (`_image_snapshot.ts`). A checkpoint at a million files then holds the NameNode for a
+   * slice at a time, not for the whole image. One image at a time.
+   */
+  async imageInSlices(
+    recordsPerSlice = 4096,
+    pause: () => Promise<void> = () => new Promise((resolve) => setImmediate(resolve)),
+  ): Promise<Uint8Array> {
+    if (this.#snapshot !== undefined) throw new Error("An image is already being written");
+    const snapshot = new ImageSnapshot(this.#pendingById);
+    const steps = imageSteps(this.#imageContent(), snapshot, recordsPerSlice);
+    this.#snapshot = snapshot;
+    try {
+      for (;;) {
+        const step = steps.next();
+        if (step.done) return step.value;
+        await pause();
+      }
+    } finally {
+      this.#snapshot = undefined;
+    }
+  }
+
+  #imageContent() {
+    return {
       root: this.#root,
       pendingById: this.#pendingById,
-      highest: [this.#highestFileId, this.#highestChunkId, this.#highestGeneration],
-      counts: [this.#fileCount, this.#directoryCount, this.#chunkCount],
-    });
+      highest: [this.#highestFileId, this.#highestChunkId, this.#highestGeneration] as [
+        bigint,
+        bigint,
+        bigint,
+      ],
+      counts: [this.#fileCount, this.#directoryCount, this.#chunkCount] as [number, number, number],
+    };
   }
 
   /**
@@ -456,7 +496,12 @@ export class Namespace {
     mtimeMs: number,
   ): DirectoryNode {
     let directory = from;
-    if (start < end) directory.mtimeMs = mtimeMs;
+    if (start < end) {
+      // Only `from` can be in an image under way: the others are new.
+      this.#snapshot?.savingDirectory(from);
+      this.#snapshot?.savingChildren(from);
+      directory.mtimeMs = mtimeMs;
+    }
     for (let index = start; index < end; index++) {
       const child = new DirectoryNode(directory, names[index]!, mtimeMs);
       directory.children.set(child.name, child);
@@ -566,6 +611,7 @@ export class Namespace {
     );
     parent.pending ??= new Map();
     parent.pending.set(name, pending);
+    this.#snapshot?.savingPendingFiles();
     this.#pendingById.set(op.fileId, pending);
     this.#highestFileId = op.fileId;
     return noResult;
@@ -603,11 +649,13 @@ export class Namespace {
           `${action}: chunk ${op.replaces} is committed and cannot be replaced`,
         );
       }
+      this.#snapshot?.savingPendingChunks(pending);
       pending.chunks[index] = chunk;
     } else {
       if (pending.chunks.length >= chunksPerFileMax) {
         throw invalidArgument(`${action}: a file has at most ${chunksPerFileMax} chunks`);
       }
+      this.#snapshot?.savingPendingChunks(pending);
       pending.chunks.push(chunk);
       this.#chunkCount++;
     }
@@ -643,6 +691,7 @@ export class Namespace {
         `${action}: already committed with size ${chunk.size} and xxh64 ${chunk.xxh64}`,
       );
     }
+    this.#snapshot?.savingPendingChunks(pending);
     chunk.size = op.size;
     chunk.xxh64 = op.xxh64;
     chunk.committed = true;
@@ -677,6 +726,8 @@ export class Namespace {
     const file = new FileNode(pending.replication, pending.chunkSizeBytes, op.mtimeMs, [
       ...pending.chunks,
     ]);
+    this.#snapshot?.savingChildren(parent);
+    this.#snapshot?.savingDirectory(parent);
     parent.children.set(pending.name, file);
     parent.mtimeMs = op.mtimeMs;
     this.#fileCount++;
@@ -692,6 +743,7 @@ export class Namespace {
     const siblings = pending.parent.pending!;
     siblings.delete(pending.name);
     if (siblings.size === 0) pending.parent.pending = undefined;
+    this.#snapshot?.savingPendingFiles();
     this.#pendingById.delete(pending.fileId);
     this.#chunkCount -= pending.chunks.length;
   }
@@ -730,6 +782,8 @@ export class Namespace {
         );
       }
     }
+    this.#snapshot?.savingChildren(parent);
+    this.#snapshot?.savingDirectory(parent);
     parent.children.delete(name);
     parent.mtimeMs = op.mtimeMs;
     if (node instanceof FileNode) {
@@ -753,6 +807,7 @@ export class Namespace {
         }
       }
       for (const pending of directory.pending?.values() ?? []) {
+        this.#snapshot?.savingPendingFiles();
         this.#pendingById.delete(pending.fileId);
         this.#chunkCount -= pending.chunks.length;
         for (const chunk of pending.chunks) freedChunks.push(chunk);
@@ -794,6 +849,14 @@ export class Namespace {
     if (destinationParent.children.has(destinationName)) {
       throw new BigFsError("EXISTS", `${action}: ${destination} exists`);
     }
+    const snapshot = this.#snapshot;
+    if (snapshot !== undefined) {
+      snapshot.savingChildren(sourceParent);
+      snapshot.savingChildren(destinationParent);
+      snapshot.savingDirectory(sourceParent);
+      snapshot.savingDirectory(destinationParent);
+      if (node instanceof DirectoryNode) snapshot.savingDirectory(node);
+    }
     sourceParent.children.delete(sourceName);
     destinationParent.children.set(destinationName, node);
     if (node instanceof DirectoryNode) {
@@ -813,6 +876,7 @@ export class Namespace {
       throw new BigFsError("IS_A_DIRECTORY", `${action}: it is a directory`);
     }
     checkReplication(op.replication, action);
+    this.#snapshot?.savingReplication(node);
     node.replication = op.replication;
     return noResult;
   }

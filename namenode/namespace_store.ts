@@ -202,10 +202,11 @@ export class NamespaceStore {
 
   async #writeCheckpoint(reason: string): Promise<void> {
     const startedMs = Date.now();
-    // The image and its txid are taken in one synchronous step: it holds exactly those edits.
+    // The image and its txid are taken in one synchronous step, so it holds exactly those
+    // edits; it is then encoded a slice at a time while later edits go on (`imageInSlices`).
     const txid = this.#log.lastTxid;
     if (txid === this.#checkpointTxid) return;
-    const image = this.namespace.toImage();
+    const image = await this.namespace.imageInSlices();
     await this.#log.rollSegment();
     const { oldestKeptTxid, file } = await writeImage(this.#folder, txid, image);
     await this.#log.dropSegmentsThrough(oldestKeptTxid);

@@ -994,6 +994,97 @@ function randomOp(
   return { op: "rename", source: path(), destination: path(), mtimeMs: clock };
 }
 
+/** Sometimes a chunk replaced (which `randomOp` never asks), else `randomOp`. */
+function randomOpWithReplace(
+  namespace: Namespace,
+  random: ReturnType<typeof prng>,
+  clock: number,
+): NamespaceOp {
+  const pending = [...namespace.underConstruction()];
+  const file = random.pick(pending);
+  const replaceable = random.pick(file?.chunks.filter((chunk) => !chunk.committed) ?? []);
+  if (file && replaceable && random.next() < 0.15) {
+    return {
+      op: "addChunk",
+      fileId: file.fileId,
+      chunkId: namespace.highestChunkId + 1n,
+      generation: namespace.highestGeneration + 1n,
+      replaces: replaceable.id,
+    };
+  }
+  return randomOp(namespace, random, clock);
+}
+
+test("an image written in slices while random ops go on is the image of when it began", async () => {
+  const appliedDuring = new Map<string, number>();
+  for (let seed = 1; seed <= 60; seed++) {
+    const random = prng(seed * 7919);
+    const namespace = new Namespace();
+    let clock = 1_000;
+    const tryApply = (op: NamespaceOp): boolean => {
+      try {
+        namespace.apply(op);
+        return true;
+      } catch (error) {
+        if (!(error instanceof BigFsError)) throw error;
+        return false;
+      }
+    };
+    for (let step = 0; step < 200; step++) {
+      tryApply(randomOpWithReplace(namespace, random, clock++));
+    }
+    const expected = namespace.toImage();
+    // One record per slice, and a few ops after each.
+    const image = await namespace.imageInSlices(1, async () => {
+      for (let count = 0; count < 3; count++) {
+        const op = randomOpWithReplace(namespace, random, clock++);
+        if (tryApply(op)) {
+          const kind = op.op === "addChunk" && op.replaces !== 0n ? "replace chunk" : op.op;
+          appliedDuring.set(kind, (appliedDuring.get(kind) ?? 0) + 1);
+        }
+      }
+    });
+    assert.ok(Buffer.from(image).equals(Buffer.from(expected)), `seed ${seed}`);
+    // The ops went on: the namespace has moved on from the image.
+    assert.ok(Namespace.fromImage(image).toImage().length > 0);
+  }
+  // Every kind of change happened while an image was being written.
+  const kinds = [
+    "mkdir",
+    "create",
+    "addChunk",
+    "replace chunk",
+    "commitChunk",
+    "complete",
+    "abandon",
+    "delete",
+    "rename",
+    "setReplication",
+  ];
+  for (const kind of kinds) {
+    assert.ok((appliedDuring.get(kind) ?? 0) > 0, `${kind} applied during an image`);
+  }
+});
+
+test("only one image in slices at a time; toImage meanwhile sees the namespace as it is", async () => {
+  const namespace = new Namespace();
+  namespace.apply(mkdir("/a", false));
+  let second: Error | undefined;
+  let during: Uint8Array | undefined;
+  await namespace.imageInSlices(1, async () => {
+    if (during !== undefined) return;
+    namespace.apply(mkdir("/b", false));
+    during = namespace.toImage();
+    await namespace.imageInSlices().catch((error: Error) => {
+      second = error;
+    });
+  });
+  assert.match(second?.message ?? "", "already being written");
+  assert.ok(Namespace.fromImage(during!).contentSummary("/").directories >= 3, "/b in it");
+  // Over: a new one may start.
+  assert.ok((await namespace.imageInSlices()).length > 0);
+});
+
 test("2000 random ops: failures change nothing; replay and checkpoint + replay match", () => {
   const random = prng(20240611);
   const namespace = new Namespace();
