@@ -10,6 +10,10 @@
  * by the bench), so after `kill -9` it loads its newest image and replays the edit log
  * written since, however the crash fell; after SIGTERM (which checkpoints) it loads the
  * image alone.
+ *
+ * Stalls: while the files are created (and the NameNode checkpoints every 100,000 changes, as
+ * the namespace grows to its full size), a PING on a connection of its own every 10 ms
+ * records the longest round trip: how long the NameNode answered nothing at worst.
  */
 import type { HostPort } from "#protocol";
 import type { DaemonProcess } from "./daemon_process.js";
@@ -18,6 +22,8 @@ import { NamenodeConnections, timedOps } from "./namenode_load.js";
 import type { Progress } from "./progress.js";
 import { type BenchResult, withTarget } from "./result.js";
 import { elapsedMs } from "./stats.js";
+
+const stallProbeIntervalMs = 10;
 
 /** NameNode flags for the bench's own NameNode: no safe mode wait; checkpoints as default. */
 export const metaNamenodeFlags = ["--safe-mode-threshold", "0", "--dead-after", "1h"] as const;
@@ -35,8 +41,47 @@ export interface NamenodeMemoryOptions {
   progress: Progress;
 }
 
-/** Creates `files` one-chunk files under `/bench-memory`, replicas reported by a stand-in. */
-async function createOneChunkFiles(namenode: HostPort, options: NamenodeMemoryOptions) {
+/**
+ * PINGs `namenode` every 10 ms on a connection of its own until `stop` resolves; resolves
+ * with the longest round trip, in milliseconds.
+ */
+async function longestPing(
+  namenode: HostPort,
+  secret: Uint8Array,
+  stop: Promise<unknown>,
+): Promise<number> {
+  const probe = await NamenodeConnections.open(namenode, { secret, count: 1 });
+  let stopped = false;
+  stop.then(
+    () => {
+      stopped = true;
+    },
+    () => {
+      stopped = true;
+    },
+  );
+  let longestMs = 0;
+  try {
+    while (!stopped) {
+      const startMs = performance.now();
+      await probe.for(0).request("PING", {});
+      longestMs = Math.max(longestMs, elapsedMs(startMs));
+      await new Promise((resolve) => setTimeout(resolve, stallProbeIntervalMs));
+    }
+  } finally {
+    probe.close();
+  }
+  return longestMs;
+}
+
+/**
+ * Creates `files` one-chunk files under `/bench-memory`, replicas reported by a stand-in;
+ * resolves with the longest PING round trip meanwhile.
+ */
+async function createOneChunkFiles(
+  namenode: HostPort,
+  options: NamenodeMemoryOptions,
+): Promise<number> {
   const clients = await NamenodeConnections.open(namenode, {
     secret: options.secret,
     count: options.connections,
@@ -73,7 +118,17 @@ async function createOneChunkFiles(namenode: HostPort, options: NamenodeMemoryOp
       return reported;
     };
     options.progress.stage(`meta memory: ${options.files} one-chunk files`);
-    await timedOps(
+    let loaded: () => void = () => {};
+    const probing = longestPing(
+      namenode,
+      options.secret,
+      new Promise<void>((resolve) => {
+        loaded = resolve;
+      }),
+    );
+    // Awaited below, unless creating the files fails first.
+    probing.catch(() => {});
+    const creating = timedOps(
       options.files,
       options.concurrency,
       async (index) => {
@@ -101,6 +156,12 @@ async function createOneChunkFiles(namenode: HostPort, options: NamenodeMemoryOp
       },
       (done) => options.progress.update(done, options.files, "files"),
     );
+    try {
+      await creating;
+    } finally {
+      loaded();
+    }
+    return await probing;
   } finally {
     clients.close();
     standIn.close();
@@ -127,7 +188,7 @@ export async function measureNamenodeMemory(
 ): Promise<{ results: Record<string, BenchResult>; running: DaemonProcess }> {
   const address = { host: "127.0.0.1", port: namenode.port };
   const rssBeforeBytes = await namenode.process.residentBytes();
-  await createOneChunkFiles(address, options);
+  const longestPingMs = await createOneChunkFiles(address, options);
   const rssAfterBytes = await namenode.process.residentBytes();
 
   options.progress.stage("meta restart after kill -9 (edit log replay)");
@@ -154,6 +215,11 @@ export async function measureNamenodeMemory(
         label: `NameNode resident memory after ${files} one-chunk files`,
         value: rssAfterBytes,
         unit: "bytes",
+      },
+      longestPing: {
+        label: `longest PING round trip while creating them (checkpoints, collections)`,
+        value: longestPingMs,
+        unit: "ms",
       },
       bytesPerFile: withTarget(
         {
