@@ -5,14 +5,15 @@
  * the encoder reads saved state where there is some and the live tree everywhere else.
  *
  * What an image holds, and so what is saved:
- * - a directory's children (the map, shallow: a node that leaves it is not changed after,
- *   unless it is saved in turn), its name and its mtime;
+ * - a directory's children: for each name that changes, the node it had (or that it had
+ *   none), not the whole map, so a change in a directory of a million files costs no more
+ *   than in one of ten; a node that leaves is not changed after, unless it is saved in turn;
+ * - a directory's name and mtime;
  * - a complete file's replication (its chunks and the rest never change);
  * - which files are under construction, and each one's chunks (deep: a commit changes them).
  *
- * A node created after the snapshot is reachable only through a map that changed after it,
- * whose saved copy does not hold it. Copying a directory's map costs one pass over its
- * children, once per image.
+ * A node created after the snapshot is reachable only through a name that changed after it,
+ * whose saved entry does not hold it.
  *
  * @module
  */
@@ -21,7 +22,8 @@ import type { DirectoryNode, FileNode, MutableChunk, PendingFile } from "./_name
 
 export class ImageSnapshot implements ImageView {
   readonly #livePending: ReadonlyMap<bigint, PendingFile>;
-  readonly #children = new Map<DirectoryNode, ReadonlyMap<string, DirectoryNode | FileNode>>();
+  /** Per directory, each changed name's child at the start (`undefined`: it had none). */
+  readonly #children = new Map<DirectoryNode, Map<string, DirectoryNode | FileNode | undefined>>();
   readonly #directories = new Map<DirectoryNode, { name: string; mtimeMs: number }>();
   readonly #replication = new Map<FileNode, number>();
   #pendingById: ReadonlyMap<bigint, PendingFile> | undefined;
@@ -32,9 +34,14 @@ export class ImageSnapshot implements ImageView {
     this.#livePending = pendingById;
   }
 
-  /** `directory` is about to gain or lose children. */
-  savingChildren(directory: DirectoryNode): void {
-    if (!this.#children.has(directory)) this.#children.set(directory, new Map(directory.children));
+  /** `directory`'s child `name` is about to be added, replaced or removed. */
+  savingChild(directory: DirectoryNode, name: string): void {
+    let changed = this.#children.get(directory);
+    if (changed === undefined) {
+      changed = new Map();
+      this.#children.set(directory, changed);
+    }
+    if (!changed.has(name)) changed.set(name, directory.children.get(name));
   }
 
   /** `directory`'s name or mtime is about to change. */
@@ -64,8 +71,24 @@ export class ImageSnapshot implements ImageView {
     }
   }
 
-  childrenOf(directory: DirectoryNode): ReadonlyMap<string, DirectoryNode | FileNode> {
-    return this.#children.get(directory) ?? directory.children;
+  childNames(directory: DirectoryNode): string[] {
+    const live = directory.children;
+    const changed = this.#children.get(directory);
+    if (changed === undefined) return [...live.keys()];
+    const names: string[] = [];
+    // Live now and at the start (unchanged, or replaced), then gone since.
+    for (const name of live.keys()) {
+      if (!changed.has(name) || changed.get(name) !== undefined) names.push(name);
+    }
+    for (const [name, node] of changed) {
+      if (node !== undefined && !live.has(name)) names.push(name);
+    }
+    return names;
+  }
+
+  childOf(directory: DirectoryNode, name: string): DirectoryNode | FileNode | undefined {
+    const changed = this.#children.get(directory);
+    return changed?.has(name) ? changed.get(name) : directory.children.get(name);
   }
 
   nameOf(directory: DirectoryNode): string {

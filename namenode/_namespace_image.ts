@@ -48,7 +48,10 @@ export interface ImageContent {
  * (`_image_snapshot.ts`).
  */
 export interface ImageView {
-  childrenOf(directory: DirectoryNode): ReadonlyMap<string, DirectoryNode | FileNode>;
+  /** The names of a directory's children, in any order. */
+  childNames(directory: DirectoryNode): string[];
+  /** A child by name (one of `childNames`). */
+  childOf(directory: DirectoryNode, name: string): DirectoryNode | FileNode | undefined;
   nameOf(directory: DirectoryNode): string;
   mtimeOf(directory: DirectoryNode): number;
   replicationOf(file: FileNode): number;
@@ -60,7 +63,8 @@ export interface ImageView {
 /** Reads the tree as it is now. */
 export function liveView(pendingById: ReadonlyMap<bigint, PendingFile>): ImageView {
   return {
-    childrenOf: (directory) => directory.children,
+    childNames: (directory) => [...directory.children.keys()],
+    childOf: (directory, name) => directory.children.get(name),
     nameOf: (directory) => directory.name,
     mtimeOf: (directory) => directory.mtimeMs,
     replicationOf: (file) => file.replication,
@@ -123,15 +127,14 @@ function* imageRecords(
     writer.number(parentIndex);
     writer.text(view.nameOf(directory));
     writer.number(view.mtimeOf(directory));
-    // Names alone, sorted by UTF-16 code unit (the default order, as `byName`'s): no
-    // `[name, node]` pair is built per file. Their nodes are looked up in the same step: the
-    // map may change once this yields (its state as of the view's start is saved then).
-    const children = view.childrenOf(directory);
-    const names = [...children.keys()].sort();
-    const nodes = names.map((name) => children.get(name)!);
+    // Names alone, sorted by UTF-16 code unit (the order of `byName`), no `[name, node]` pair
+    // built per file; sorted a slice at a time, as a directory may hold a million of them.
+    // Each node is looked up through the view when it is written: the directory may have
+    // changed by then, and the view gives it as it was at the start.
+    const names = yield* sortedInSteps(view.childNames(directory), recordsPerStep);
     const directories: DirectoryNode[] = [];
-    for (const [at, name] of names.entries()) {
-      const child = nodes[at]!;
+    for (const name of names) {
+      const child = view.childOf(directory, name)!;
       if (child instanceof DirectoryNode) directories.push(child);
       else {
         writer.arrayHeader(7);
@@ -190,6 +193,41 @@ function* imageRecords(
     }
   }
   return writer.finish();
+}
+
+/**
+ * `names` sorted by UTF-16 code unit, as `Array.prototype.sort` sorts strings: at once when
+ * there are at most `perStep`, else runs of `perStep` sorted natively and merged bottom-up,
+ * yielding after each run and after every `perStep` names merged.
+ */
+function* sortedInSteps(names: string[], perStep: number): Generator<void, string[], void> {
+  const count = names.length;
+  if (count <= perStep) return names.sort();
+  let from = names;
+  for (let start = 0; start < count; start += perStep) {
+    const run = from.slice(start, start + perStep).sort();
+    for (let at = 0; at < run.length; at++) from[start + at] = run[at]!;
+    yield;
+  }
+  let to: string[] = new Array(count);
+  let moved = 0;
+  for (let width = perStep; width < count; width *= 2) {
+    for (let left = 0; left < count; left += 2 * width) {
+      const middle = Math.min(left + width, count);
+      const right = Math.min(left + 2 * width, count);
+      let a = left;
+      let b = middle;
+      for (let at = left; at < right; at++) {
+        to[at] = b >= right || (a < middle && from[a]! <= from[b]!) ? from[a++]! : from[b++]!;
+        if (++moved >= perStep) {
+          moved = 0;
+          yield;
+        }
+      }
+    }
+    [from, to] = [to, from];
+  }
+  return from;
 }
 
 function imageHeaderField(header: Record<string, unknown>, field: string, kind: "uint" | "u64") {

@@ -499,7 +499,7 @@ export class Namespace {
     if (start < end) {
       // Only `from` can be in an image under way: the others are new.
       this.#snapshot?.savingDirectory(from);
-      this.#snapshot?.savingChildren(from);
+      this.#snapshot?.savingChild(from, names[start]!);
       directory.mtimeMs = mtimeMs;
     }
     for (let index = start; index < end; index++) {
@@ -726,7 +726,7 @@ export class Namespace {
     const file = new FileNode(pending.replication, pending.chunkSizeBytes, op.mtimeMs, [
       ...pending.chunks,
     ]);
-    this.#snapshot?.savingChildren(parent);
+    this.#snapshot?.savingChild(parent, pending.name);
     this.#snapshot?.savingDirectory(parent);
     parent.children.set(pending.name, file);
     parent.mtimeMs = op.mtimeMs;
@@ -782,7 +782,7 @@ export class Namespace {
         );
       }
     }
-    this.#snapshot?.savingChildren(parent);
+    this.#snapshot?.savingChild(parent, name);
     this.#snapshot?.savingDirectory(parent);
     parent.children.delete(name);
     parent.mtimeMs = op.mtimeMs;
@@ -851,8 +851,8 @@ export class Namespace {
     }
     const snapshot = this.#snapshot;
     if (snapshot !== undefined) {
-      snapshot.savingChildren(sourceParent);
-      snapshot.savingChildren(destinationParent);
+      snapshot.savingChild(sourceParent, sourceName);
+      snapshot.savingChild(destinationParent, destinationName);
       snapshot.savingDirectory(sourceParent);
       snapshot.savingDirectory(destinationParent);
       if (node instanceof DirectoryNode) snapshot.savingDirectory(node);
