@@ -48,7 +48,8 @@
 
 import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { type Logger, syncFolder, writeAll, xxh64 } from "#protocol";
+import { type Logger, syncFolder, writeAll, writeAllParts, xxh64 } from "#protocol";
+import type { ImageParts } from "./_namespace_image_io.js";
 
 const imageMagic = new TextEncoder().encode("BFSIMAGE");
 const formatVersion = 1;
@@ -93,14 +94,14 @@ function imageName(txid: bigint): string {
   return `image_${txid.toString().padStart(20, "0")}.img`;
 }
 
-function encodeImageHeader(txid: bigint, image: Uint8Array): Uint8Array {
+function encodeImageHeader(txid: bigint, byteLength: number, contentXxh64: bigint): Uint8Array {
   const header = new Uint8Array(headerBytes);
   const view = new DataView(header.buffer);
   header.set(imageMagic, 0);
   view.setUint32(8, formatVersion);
   view.setBigUint64(16, txid);
-  view.setBigUint64(24, BigInt(image.byteLength));
-  view.setBigUint64(32, xxh64(image));
+  view.setBigUint64(24, BigInt(byteLength));
+  view.setBigUint64(32, contentXxh64);
   view.setBigUint64(40, xxh64(header.subarray(0, 40)));
   return header;
 }
@@ -145,8 +146,16 @@ async function listImages(folder: string): Promise<{ name: string; txid: bigint 
 export async function writeImage(
   folder: string,
   txid: bigint,
-  image: Uint8Array,
+  image: Uint8Array | ImageParts,
 ): Promise<WriteImageResult> {
+  // Parts are written as they are, with the length and hash they come with.
+  const {
+    parts,
+    byteLength,
+    xxh64: contentXxh64,
+  } = image instanceof Uint8Array
+    ? { parts: [image], byteLength: image.byteLength, xxh64: xxh64(image) }
+    : image;
   if (typeof txid !== "bigint" || txid < 0n || txid > u64Max) {
     throw new RangeError(`Cannot write namespace image: txid ${String(txid)} is not a u64`);
   }
@@ -157,8 +166,8 @@ export async function writeImage(
     await mkdir(folder, { recursive: true });
     const handle = await open(temporary, "w");
     try {
-      await writeAll(handle, encodeImageHeader(txid, image), 0);
-      await writeAll(handle, image, headerBytes);
+      await writeAll(handle, encodeImageHeader(txid, byteLength, contentXxh64), 0);
+      await writeAllParts(handle, parts, headerBytes);
       await handle.sync();
     } finally {
       await handle.close();

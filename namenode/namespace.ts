@@ -37,6 +37,7 @@
 import { BigFsError } from "#protocol";
 import { ImageSnapshot } from "./_image_snapshot.js";
 import { decodeImage, encodeImage, imageSteps } from "./_namespace_image.js";
+import type { ImageParts } from "./_namespace_image_io.js";
 import {
   byName,
   childPath,
@@ -403,12 +404,14 @@ export class Namespace {
    * `recordsPerSlice` records at a time with `pause()` awaited in between (by default, a turn
    * of the event loop), while changes go on: each saves what it alters first, for the image
    * (`_image_snapshot.ts`). A checkpoint at a million files then holds the NameNode for a
-   * slice at a time, not for the whole image. One image at a time.
+   * slice at a time, not for the whole image. The image comes as the blocks it was encoded
+   * into, with its length and xxh64 (hashed as each block filled): never joined. One image at
+   * a time.
    */
   async imageInSlices(
     recordsPerSlice = 4096,
     pause: () => Promise<void> = () => new Promise((resolve) => setImmediate(resolve)),
-  ): Promise<Uint8Array> {
+  ): Promise<ImageParts> {
     if (this.#snapshot !== undefined) throw new Error("An image is already being written");
     const snapshot = new ImageSnapshot(this.#pendingById);
     const steps = imageSteps(this.#imageContent(), snapshot, recordsPerSlice);

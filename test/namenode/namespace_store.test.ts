@@ -14,9 +14,10 @@ test.after(async () => {
   await Promise.all(folders.map((folder) => rm(folder, { recursive: true, force: true })));
 });
 
+// Long names: the image spans several of the writer's 1 MiB blocks, each hashed as it fills.
 const mkdir = (index: number): NamespaceOp => ({
   op: "mkdir",
-  path: `/d${index % 50}/e${index}`,
+  path: `/d${index % 50}/e${index}-${"n".repeat(100)}`,
   parents: true,
   mtimeMs: 1_000 + index,
 });
@@ -50,8 +51,10 @@ test("a checkpoint holds the namespace as of its start while changes go on durin
   await Promise.all(during);
   assert.ok(during.length > 1, `${during.length} changes while the checkpoint ran`);
 
+  // Loading checks the image's length and hash, written from the parts it came in.
   const loaded = await loadNewestImage(join(folder, "current"));
   assert.is(loaded?.txid, BigInt(before), "the image's txid is that of its start");
+  assert.ok(loaded!.image.byteLength > 2 * 1024 * 1024, `${loaded!.image.byteLength} bytes`);
   const expected = new Namespace();
   for (const op of ops.slice(0, before)) expected.apply(op);
   assert.ok(
