@@ -21,7 +21,8 @@ export interface ImageParts {
 }
 
 /**
- * Encodes an image's items into 1 MiB blocks, joined once at the end. The header goes through
+ * Encodes an image's items into 1 MiB blocks: joined at the end by `finish`, or handed out as
+ * they are, hashed as each filled, by `finishParts` (a checkpoint's). The header goes through
  * cbor-x; records are written here value by value, exactly as cbor-x (with the protocol's
  * options) would write them, so images stay byte for byte what they were: a record of a
  * million-file image is then not an array built, encoded into a buffer of its own and copied
