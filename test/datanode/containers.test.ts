@@ -107,6 +107,19 @@ async function untilCountsMatchDisk(store: ChunkStore, folder: string): Promise<
   );
 }
 
+/**
+ * A store of 16 KiB containers holding chunks 1..`last` of 3,000 bytes each: six fill the
+ * first container, the rest go to the second (the active one). Returns both names.
+ */
+async function twoContainers(last: bigint) {
+  const folder = await newFolder();
+  const store = await open(folder, 16 * 1024);
+  for (let id = 1n; id <= last; id++) await putWhole(store, id, randomBytes(3000));
+  const [first, second] = await containerFiles(folder);
+  assert.ok(second, "two containers");
+  return { folder, store, first: first!, second: second! };
+}
+
 test("a replica written in one piece goes to a container, reads back, and survives a restart", async () => {
   const folder = await newFolder();
   const store = await open(folder);
@@ -184,20 +197,16 @@ test("deletes stay deleted across a restart; a container with nothing live is re
 });
 
 test("a tombstone outlives its container while an older one may hold what it deleted", async () => {
-  const folder = await newFolder();
-  const store = await open(folder, 16 * 1024);
   // Six replicas fill the first container past 16 KiB; three more start the second.
-  for (let id = 1n; id <= 9n; id++) await putWhole(store, id, randomBytes(3000));
-  const [first, second] = await containerFiles(folder);
-  assert.ok(second, "two containers");
+  const { folder, store, first, second } = await twoContainers(9n);
   // Chunk 2 is in the first container; its tombstone goes to the second, the active one.
   assert.ok(await store.delete(2n));
   // Everything in the second container goes, and the container with it.
   for (let id = 7n; id <= 9n; id++) assert.ok(await store.delete(id));
-  await waitFor(async () => !(await containerFiles(folder)).includes(second!), 5_000, {
+  await waitFor(async () => !(await containerFiles(folder)).includes(second), 5_000, {
     what: "the second container, with nothing live, to be removed",
   });
-  assert.ok((await containerFiles(folder)).includes(first!), "the first stays: most is live");
+  assert.ok((await containerFiles(folder)).includes(first), "the first stays: most is live");
   await store.close();
   const again = await open(folder, 16 * 1024);
   assert.equal(
@@ -240,21 +249,17 @@ test("a container more than half dead is compacted: its live replicas move, the 
 });
 
 test("a replica deleted while compaction copies it stays deleted across a restart", async () => {
-  const folder = await newFolder();
-  const store = await open(folder, 16 * 1024);
   // Six replicas fill the first container; chunk 7 starts the second, which stays live.
-  for (let id = 1n; id <= 7n; id++) await putWhole(store, id, randomBytes(3000));
-  const [first, second] = await containerFiles(folder);
-  assert.ok(second, "two containers");
+  const { folder, store, first, second } = await twoContainers(7n);
   // The fourth delete leaves the first container two-thirds dead: its compaction queues
   // copies of chunks 5 and 6 to the second at once, and they are deleted before the copies
   // are written. The sixth takes the first container with it.
   for (let id = 1n; id <= 6n; id++) assert.ok(await store.delete(id));
-  assert.not.ok((await containerFiles(folder)).includes(first!), "the first container is gone");
+  assert.not.ok((await containerFiles(folder)).includes(first), "the first container is gone");
   await store.close();
   // The copies were written: the race this test is about did happen.
   const copied = new Set<bigint>();
-  const bytes = await readFile(join(folder, containersFolderName, second!));
+  const bytes = await readFile(join(folder, containersFolderName, second));
   for (const record of scanRecords(bytes)) {
     if (record.kind === "replica" && record.id !== 7n) copied.add(record.id);
   }
@@ -269,12 +274,8 @@ test("a replica deleted while compaction copies it stays deleted across a restar
 });
 
 test("close waits for a container's removal under way, tombstones it carries included", async () => {
-  const folder = await newFolder();
-  const store = await open(folder, 16 * 1024);
   // Six replicas fill the first container; chunk 7 is alone in the second, the active one.
-  for (let id = 1n; id <= 7n; id++) await putWhole(store, id, randomBytes(3000));
-  const [, second] = await containerFiles(folder);
-  assert.ok(second, "two containers");
+  const { folder, store, second } = await twoContainers(7n);
   // Chunk 2's tombstone is being written to the second container when chunk 7 goes: once that
   // write ends, the second container, with nothing live, is removed, and chunk 2's tombstone
   // is first carried to a new one (the first container still holds chunk 2). Close comes
@@ -282,7 +283,7 @@ test("close waits for a container's removal under way, tombstones it carries inc
   assert.ok(await store.delete(2n));
   assert.ok(await store.delete(7n));
   await store.close();
-  assert.not.ok((await containerFiles(folder)).includes(second!), "the second container is gone");
+  assert.not.ok((await containerFiles(folder)).includes(second), "the second container is gone");
   const again = await open(folder, 16 * 1024);
   assert.equal(
     [...again.list()].map((info) => info.id).sort(),
