@@ -46,9 +46,9 @@
  * @module
  */
 
-import { mkdir, open, readdir, readFile, rename, rm } from "node:fs/promises";
+import { mkdir, readdir, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { type Logger, syncFolder, writeAll, writeAllParts, xxh64 } from "#protocol";
+import { type Logger, replaceFileDurably, syncFolder, xxh64 } from "#protocol";
 import type { ImageParts } from "./_namespace_image_io.js";
 
 const imageMagic = new TextEncoder().encode("BFSIMAGE");
@@ -161,21 +161,11 @@ export async function writeImage(
   }
   const name = imageName(txid);
   const path = join(folder, name);
-  const temporary = `${path}.tmp`;
   try {
     await mkdir(folder, { recursive: true });
-    const handle = await open(temporary, "w");
-    try {
-      await writeAll(handle, encodeImageHeader(txid, byteLength, contentXxh64), 0);
-      await writeAllParts(handle, parts, headerBytes);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(temporary, path);
-    await syncFolder(folder);
+    // As `<name>.tmp` first, which start-up deletes should a crash leave it.
+    await replaceFileDurably(path, [encodeImageHeader(txid, byteLength, contentXxh64), ...parts]);
   } catch (error) {
-    await rm(temporary, { force: true }).catch(() => {});
     const message = error instanceof Error ? error.message : String(error);
     throw new Error(`Cannot write namespace image ${name}: ${message}`, { cause: error });
   }

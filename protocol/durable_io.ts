@@ -3,7 +3,7 @@
  * position (a positional write may take several calls), fsyncing a folder so that the names
  * created, renamed or removed in it survive a crash, and replacing a small file whole.
  */
-import { open, rename } from "node:fs/promises";
+import { open, rename, rm } from "node:fs/promises";
 import { dirname } from "node:path";
 
 /** Anything with `FileHandle.write`'s positional form. */
@@ -66,20 +66,33 @@ export async function writeAllParts(
 }
 
 /**
- * Replaces the file at `path` with `contents`, durably and whole: written to `path.tmp`,
- * fsynced, renamed over `path`, and the folder fsynced. A crash leaves the old file or the new
- * one (and perhaps a stale `.tmp`, which the next replace overwrites).
+ * Replaces the file at `path` with `contents` (or its parts, in order, never joined), durably
+ * and whole: written to `path.tmp`, fsynced, renamed over `path`, and the folder fsynced. A
+ * failure removes the temp file; a crash leaves the old file or the new one, and perhaps a
+ * stale `.tmp`, which the next replace overwrites.
  */
-export async function replaceFileDurably(path: string, contents: string | Uint8Array) {
+export async function replaceFileDurably(
+  path: string,
+  contents: string | Uint8Array | readonly Uint8Array[],
+): Promise<void> {
   const temp = `${path}.tmp`;
-  const file = await open(temp, "w");
   try {
-    await file.writeFile(contents);
-    await file.sync();
-  } finally {
-    await file.close();
+    const file = await open(temp, "w");
+    try {
+      if (typeof contents === "string" || contents instanceof Uint8Array) {
+        await file.writeFile(contents);
+      } else {
+        await writeAllParts(file, contents, 0);
+      }
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temp, path);
+  } catch (error) {
+    await rm(temp, { force: true }).catch(() => {});
+    throw error;
   }
-  await rename(temp, path);
   await syncFolder(dirname(path));
 }
 
