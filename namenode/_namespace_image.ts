@@ -118,13 +118,26 @@ function writeHeader(writer: ImageWriter, content: ImageContent): void {
   });
 }
 
+/** Counts units of work (records, names merged) toward a step of `perStep`. */
+class StepCounter {
+  #since = 0;
+  constructor(readonly perStep: number) {}
+
+  /** Counts one; true when that completes a step (the caller then yields). */
+  due(): boolean {
+    if (++this.#since < this.perStep) return false;
+    this.#since = 0;
+    return true;
+  }
+}
+
 function* imageRecords(
   writer: ImageWriter,
   root: DirectoryNode,
   view: ImageView,
   recordsPerStep: number,
 ): Generator<void, void, void> {
-  let sinceStep = 0;
+  const records = new StepCounter(recordsPerStep);
   const indexes = new Map<DirectoryNode, number>();
   const stack: [DirectoryNode, number][] = [[root, -1]];
   for (let item = stack.pop(); item; item = stack.pop()) {
@@ -162,17 +175,11 @@ function* imageRecords(
           writer.number(chunk.size);
           writer.u64(chunk.xxh64);
         }
-        if (++sinceStep >= recordsPerStep) {
-          sinceStep = 0;
-          yield;
-        }
+        if (records.due()) yield;
       }
     }
     for (let at = directories.length - 1; at >= 0; at--) stack.push([directories[at]!, index]);
-    if (++sinceStep >= recordsPerStep) {
-      sinceStep = 0;
-      yield;
-    }
+    if (records.due()) yield;
   }
   const pendingFiles = [...view.pendingFiles()].sort((a, b) =>
     a.fileId < b.fileId ? -1 : a.fileId > b.fileId ? 1 : 0,
@@ -196,10 +203,7 @@ function* imageRecords(
       writer.u64(chunk.xxh64);
       writer.boolean(chunk.committed);
     }
-    if (++sinceStep >= recordsPerStep) {
-      sinceStep = 0;
-      yield;
-    }
+    if (records.due()) yield;
   }
 }
 
@@ -218,7 +222,7 @@ function* sortedInSteps(names: string[], perStep: number): Generator<void, strin
     yield;
   }
   let to: string[] = new Array(count);
-  let moved = 0;
+  const moved = new StepCounter(perStep);
   for (let width = perStep; width < count; width *= 2) {
     for (let left = 0; left < count; left += 2 * width) {
       const middle = Math.min(left + width, count);
@@ -227,10 +231,7 @@ function* sortedInSteps(names: string[], perStep: number): Generator<void, strin
       let b = middle;
       for (let at = left; at < right; at++) {
         to[at] = b >= right || (a < middle && from[a]! <= from[b]!) ? from[a++]! : from[b++]!;
-        if (++moved >= perStep) {
-          moved = 0;
-          yield;
-        }
+        if (moved.due()) yield;
       }
     }
     [from, to] = [to, from];

@@ -36,7 +36,7 @@
  */
 import { BigFsError } from "#protocol";
 import { ImageSnapshot } from "./_image_snapshot.js";
-import { decodeImage, encodeImage, imageSteps } from "./_namespace_image.js";
+import { decodeImage, encodeImage, type ImageContent, imageSteps } from "./_namespace_image.js";
 import type { ImageParts } from "./_namespace_image_io.js";
 import {
   byName,
@@ -427,16 +427,12 @@ export class Namespace {
     }
   }
 
-  #imageContent() {
+  #imageContent(): ImageContent {
     return {
       root: this.#root,
       pendingById: this.#pendingById,
-      highest: [this.#highestFileId, this.#highestChunkId, this.#highestGeneration] as [
-        bigint,
-        bigint,
-        bigint,
-      ],
-      counts: [this.#fileCount, this.#directoryCount, this.#chunkCount] as [number, number, number],
+      highest: [this.#highestFileId, this.#highestChunkId, this.#highestGeneration],
+      counts: [this.#fileCount, this.#directoryCount, this.#chunkCount],
     };
   }
 
