@@ -52,14 +52,10 @@ async function longestPing(
 ): Promise<number> {
   const probe = await NamenodeConnections.open(namenode, { secret, count: 1 });
   let stopped = false;
-  stop.then(
-    () => {
-      stopped = true;
-    },
-    () => {
-      stopped = true;
-    },
-  );
+  const markStopped = () => {
+    stopped = true;
+  };
+  stop.then(markStopped, markStopped);
   let longestMs = 0;
   try {
     while (!stopped) {
